@@ -1,0 +1,254 @@
+"""RunConfig: one concrete, validated training configuration (what `run`, `export` and every trial use).
+
+A run config is plain YAML. Everything below ``trainer`` and the top-level keys is checked here; the optimizer,
+LR-scheduler and loss-scheduler blocks are checked by their own registries (``tune_sched.build.catalog`` and
+``tune_sched.losses.scheduler``) without importing torch, so ``tune-sched validate`` stays fast.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Literal
+
+from tune_sched.config._check import (
+    as_bool,
+    as_choice,
+    as_float,
+    as_int,
+    as_mapping,
+    as_str,
+    check_keys,
+    join,
+)
+from tune_sched.errors import UsageError
+
+__all__ = ["EarlyStoppingConfig", "RunConfig", "TrainerConfig", "load_run_config", "normalize_precision"]
+
+# What a user may write for precision, and what Lightning calls it.
+_PRECISIONS = {
+    "16": "16-mixed", "16-mixed": "16-mixed", "bf16": "bf16-mixed", "bf16-mixed": "bf16-mixed",
+    "32": "32-true", "32-true": "32-true", "64": "64-true", "64-true": "64-true",
+    "bf16-true": "bf16-true", "16-true": "16-true",
+}
+
+
+def normalize_precision(value: Any, path: str = "trainer.precision") -> str:
+    """``16`` -> ``"16-mixed"``, ``32`` -> ``"32-true"``; anything else Lightning does not know is an error."""
+    key = str(value).strip().lower()
+    if key not in _PRECISIONS:
+        raise UsageError(
+            f"unknown precision {value!r}", path=path, fix=f"use one of: {', '.join(sorted(set(_PRECISIONS)))}"
+        )
+    return _PRECISIONS[key]
+
+
+@dataclass(frozen=True)
+class EarlyStoppingConfig:
+    """Lightning's EarlyStopping on a logged metric (the trainer's own stopping, not the search's pruner)."""
+
+    monitor: str = "val_loss"
+    patience: int = 5
+    mode: Literal["min", "max"] = "min"
+    min_delta: float = 0.0
+
+    @classmethod
+    def from_dict(cls, data: Any, path: str = "trainer.early_stopping") -> EarlyStoppingConfig:
+        data = as_mapping(data, path)
+        check_keys(data, [f.name for f in fields(cls)], path)
+        out = cls()
+        if "monitor" in data:
+            out = replace(out, monitor=as_str(data["monitor"], join(path, "monitor")))
+        if "patience" in data:
+            out = replace(out, patience=as_int(data["patience"], join(path, "patience"), min=1))
+        if "mode" in data:
+            out = replace(out, mode=as_choice(data["mode"], ["min", "max"], join(path, "mode"), what="mode"))
+        if "min_delta" in data:
+            out = replace(out, min_delta=as_float(data["min_delta"], join(path, "min_delta"), min=0.0))
+        return out
+
+
+@dataclass(frozen=True)
+class TrainerConfig:
+    """The Lightning Trainer settings a run config controls."""
+
+    max_epochs: int = 10
+    precision: str = "32-true"
+    gradient_clip_val: float | None = None
+    accumulate_grad_batches: int = 1
+    early_stopping: EarlyStoppingConfig | None = None
+    deterministic: bool = True
+    batch_size: int | None = None
+    accelerator: Literal["auto", "cpu", "gpu"] = "auto"
+    limit_train_batches: int | None = None
+    check_val_every_n_epoch: int = 1
+
+    @classmethod
+    def from_dict(cls, data: Any, path: str = "trainer") -> TrainerConfig:
+        data = as_mapping(data, path)
+        check_keys(data, [f.name for f in fields(cls)], path)
+        kw: dict[str, Any] = {}
+        p = lambda k: join(path, k)  # noqa: E731
+        if "max_epochs" in data:
+            kw["max_epochs"] = as_int(data["max_epochs"], p("max_epochs"), min=1)
+        if "precision" in data:
+            kw["precision"] = normalize_precision(data["precision"], p("precision"))
+        if data.get("gradient_clip_val") is not None:
+            kw["gradient_clip_val"] = as_float(data["gradient_clip_val"], p("gradient_clip_val"), positive=True)
+        if "accumulate_grad_batches" in data:
+            kw["accumulate_grad_batches"] = as_int(data["accumulate_grad_batches"], p("accumulate_grad_batches"), min=1)
+        if data.get("early_stopping") is not None:
+            kw["early_stopping"] = EarlyStoppingConfig.from_dict(data["early_stopping"], p("early_stopping"))
+        if "deterministic" in data:
+            kw["deterministic"] = as_bool(data["deterministic"], p("deterministic"))
+        if data.get("batch_size") is not None:
+            kw["batch_size"] = as_int(data["batch_size"], p("batch_size"), min=1)
+        if "accelerator" in data:
+            kw["accelerator"] = as_choice(data["accelerator"], ["auto", "cpu", "gpu"], p("accelerator"), what="accelerator")
+        if data.get("limit_train_batches") is not None:
+            kw["limit_train_batches"] = as_int(data["limit_train_batches"], p("limit_train_batches"), min=1)
+        if "check_val_every_n_epoch" in data:
+            kw["check_val_every_n_epoch"] = as_int(data["check_val_every_n_epoch"], p("check_val_every_n_epoch"), min=1)
+        return cls(**kw)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """One training configuration: what to train, with which optimizer, schedules and trainer settings.
+
+    ``optimizer``, ``lr_scheduler`` and ``loss_scheduler`` stay plain dicts with the YAML's key names, so the
+    builders accept either a RunConfig's block or a hand-written dict. ``lr_scheduler: null`` means a constant LR;
+    ``loss_scheduler: null`` means the task's default loss with weight 1.
+    """
+
+    task: str | None = "tiny"
+    task_kwargs: dict[str, Any] = field(default_factory=dict)
+    module: str | None = None
+    module_kwargs: dict[str, Any] = field(default_factory=dict)
+    datamodule: str | None = None
+    datamodule_kwargs: dict[str, Any] = field(default_factory=dict)
+    optimizer: dict[str, Any] = field(default_factory=lambda: {"name": "Adam", "lr": 1e-3})
+    lr_scheduler: dict[str, Any] | None = None
+    loss_scheduler: dict[str, Any] | None = None
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    seed: int = 0
+    metric: str = "val_loss"
+    mode: Literal["min", "max"] = "min"
+
+    KEYS = (
+        "task", "task_kwargs", "module", "module_kwargs", "datamodule", "datamodule_kwargs", "optimizer",
+        "lr_scheduler", "loss_scheduler", "trainer", "seed", "metric", "mode",
+    )
+
+    @classmethod
+    def from_dict(cls, data: Any, *, path: str | None = None) -> RunConfig:
+        """Validate a plain dict (as read from YAML) into a RunConfig; errors name the key path."""
+        from tune_sched.build.catalog import validate_lr_scheduler_config, validate_optimizer_config
+        from tune_sched.losses.scheduler import validate_loss_scheduler_config
+
+        data = as_mapping(data, path or "run config")
+        check_keys(data, cls.KEYS, path)
+        data = copy.deepcopy(dict(data))  # never mutate the caller's dict
+        p = lambda k: join(path, k)  # noqa: E731
+        kw: dict[str, Any] = {}
+
+        module = data.get("module")
+        task = data.get("task")
+        if module is not None and task is not None:
+            raise UsageError("give either 'task' or 'module', not both", path=p("module"), fix="remove one of them")
+        if module is not None:
+            kw["module"] = _import_path(module, p("module"))
+            kw["task"] = None
+            kw["module_kwargs"] = dict(as_mapping(data.get("module_kwargs"), p("module_kwargs")))
+            if data.get("datamodule") is not None:
+                kw["datamodule"] = _import_path(data["datamodule"], p("datamodule"))
+            kw["datamodule_kwargs"] = dict(as_mapping(data.get("datamodule_kwargs"), p("datamodule_kwargs")))
+        else:
+            from tune_sched.train.tasks.registry import TASK_NAMES
+
+            if task is not None:
+                kw["task"] = as_choice(task, TASK_NAMES, p("task"), what="task")
+            kw["task_kwargs"] = dict(as_mapping(data.get("task_kwargs"), p("task_kwargs")))
+            for key in ("module_kwargs", "datamodule", "datamodule_kwargs"):
+                if data.get(key):
+                    raise UsageError(f"'{key}' needs 'module'", path=p(key), fix="set module: 'pkg.mod:Class'")
+        if "optimizer" in data:
+            kw["optimizer"] = validate_optimizer_config(data["optimizer"], path=p("optimizer"))
+        if data.get("lr_scheduler") is not None:
+            kw["lr_scheduler"] = validate_lr_scheduler_config(data["lr_scheduler"], path=p("lr_scheduler"))
+        if data.get("loss_scheduler") is not None:
+            kw["loss_scheduler"] = validate_loss_scheduler_config(data["loss_scheduler"], path=p("loss_scheduler"))
+        if data.get("trainer") is not None:
+            kw["trainer"] = TrainerConfig.from_dict(data["trainer"], p("trainer"))
+        if "seed" in data:
+            kw["seed"] = as_int(data["seed"], p("seed"), min=0)
+        if "metric" in data:
+            kw["metric"] = as_str(data["metric"], p("metric"))
+        if "mode" in data:
+            kw["mode"] = as_choice(data["mode"], ["min", "max"], p("mode"), what="mode")
+        return cls(**kw)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data with the YAML's key names (round-trips through ``from_dict``)."""
+        out: dict[str, Any] = {}
+        if self.module is not None:
+            out["module"] = self.module
+            out["module_kwargs"] = copy.deepcopy(self.module_kwargs)
+            if self.datamodule is not None:
+                out["datamodule"] = self.datamodule
+                out["datamodule_kwargs"] = copy.deepcopy(self.datamodule_kwargs)
+        else:
+            out["task"] = self.task
+            out["task_kwargs"] = copy.deepcopy(self.task_kwargs)
+        out["optimizer"] = copy.deepcopy(self.optimizer)
+        out["lr_scheduler"] = copy.deepcopy(self.lr_scheduler)
+        out["loss_scheduler"] = copy.deepcopy(self.loss_scheduler)
+        trainer = {f.name: getattr(self.trainer, f.name) for f in fields(self.trainer)}
+        if self.trainer.early_stopping is not None:
+            es = self.trainer.early_stopping
+            trainer["early_stopping"] = {f.name: getattr(es, f.name) for f in fields(es)}
+        out["trainer"] = trainer
+        out["seed"] = self.seed
+        out["metric"] = self.metric
+        out["mode"] = self.mode
+        return out
+
+    def with_overrides(self, *, seed: int | None = None, max_epochs: int | None = None) -> RunConfig:
+        """A copy with the seed and/or max_epochs replaced (the CLI's --seed and --max-epochs)."""
+        out = self
+        if seed is not None:
+            out = replace(out, seed=as_int(seed, "--seed", min=0))
+        if max_epochs is not None:
+            out = replace(out, trainer=replace(out.trainer, max_epochs=as_int(max_epochs, "--max-epochs", min=1)))
+        return out
+
+
+def _import_path(value: Any, path: str) -> str:
+    value = as_str(value, path)
+    module, sep, attr = value.partition(":")
+    if not sep or not module or not attr:
+        raise UsageError(f"must look like 'package.module:ClassName', but got {value!r}", path=path)
+    return value
+
+
+def load_run_config(path: str | Path) -> RunConfig:
+    """Read and validate a run config YAML file.
+
+    Example:
+        >>> cfg = load_run_config("search_spaces/champion_trial69.yaml")  # doctest: +SKIP
+        >>> cfg.optimizer["name"]
+        'Adam'
+    """
+    from tune_sched.config._yaml import read_yaml
+
+    data = read_yaml(path)
+    if data is None:
+        raise UsageError("is empty", path=str(path), fix="write a run config (see search_spaces/*.yaml)")
+    if isinstance(data, Mapping) and any(k in data for k in ("seeds", "search", "resources")):
+        raise UsageError(
+            "is a search space, not a run config", path=str(path),
+            fix="use 'tune-sched search --space' for it, or 'tune-sched export' to get a run config",
+        )
+    return RunConfig.from_dict(data)
