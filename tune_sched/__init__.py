@@ -1,0 +1,42 @@
+"""tune-sched: find optimizer and LR-schedule settings for Lightning models that are good *and* stable across seeds.
+
+Names are imported lazily, so ``import tune_sched`` (and ``tune-sched --help``) does not pay for torch or Ray.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "build_optimizer": "tune_sched.build.optimizers",
+    "build_lr_scheduler": "tune_sched.build.lr_schedulers",
+    "configure_optimizers": "tune_sched.build.lightning",
+    "LossScheduler": "tune_sched.losses.scheduler",
+    "RunConfig": "tune_sched.config.run_config",
+    "load_run_config": "tune_sched.config.run_config",
+    "load_search_space": "tune_sched.config.space",
+    "SearchSpace": "tune_sched.config.space",
+    "run_trial": "tune_sched.train.trial",
+    "run_seeds": "tune_sched.train.lockstep",
+    "TrialResult": "tune_sched.train.trial",
+    "UsageError": "tune_sched.errors",
+}
+
+__all__ = sorted(_EXPORTS) + ["__version__", "losses", "analysis"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("losses", "analysis"):
+        return importlib.import_module(f"tune_sched.{name}")
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'tune_sched' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return __all__

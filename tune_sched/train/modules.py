@@ -1,0 +1,77 @@
+"""Building the LightningModule and DataModule a run config names: a built-in task or the user's own classes."""
+
+from __future__ import annotations
+
+import importlib
+import warnings
+from typing import Any
+
+from tune_sched.config.run_config import RunConfig
+from tune_sched.errors import UsageError
+
+__all__ = ["build_module", "import_object"]
+
+
+def import_object(spec: str, path: str) -> Any:
+    """Import ``"pkg.mod:Name"``; a failure is a UsageError naming the config key (code runs only from here)."""
+    module_name, _, attr = spec.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as err:  # noqa: BLE001 - any import failure is the user's path
+        raise UsageError(f"cannot import module {module_name!r} ({type(err).__name__}: {err})", path=path,
+                         fix="check the import path and that the package is installed or on PYTHONPATH") from None
+    obj = module
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            names = [n for n in dir(module) if not n.startswith("_")]
+            from tune_sched.errors import did_you_mean
+
+            raise UsageError(f"module {module_name!r} has no attribute {part!r}{did_you_mean(part, names)}",
+                             path=path, fix="name a class defined in that module")
+        obj = getattr(obj, part)
+    return obj
+
+
+def build_module(config: RunConfig) -> tuple[Any, Any]:
+    """The (LightningModule, LightningDataModule or None) for a run config, freshly constructed.
+
+    The trial supplies ``configure_optimizers`` from the config; a module that defines its own gets a warning
+    that it is replaced.
+    """
+    import pytorch_lightning as pl
+
+    if config.module is None:
+        from tune_sched.train.tasks.registry import build_task
+
+        return build_task(config.task, config.task_kwargs, batch_size=config.trainer.batch_size)
+
+    cls = import_object(config.module, "module")
+    if not (isinstance(cls, type) and issubclass(cls, pl.LightningModule)):
+        raise UsageError(f"{config.module!r} is not a pytorch_lightning.LightningModule subclass", path="module",
+                         fix="name a LightningModule class (import it from pytorch_lightning)")
+    module = _construct(cls, config.module_kwargs, "module_kwargs")
+    if type(module).configure_optimizers is not pl.LightningModule.configure_optimizers:
+        warnings.warn(f"{config.module} defines configure_optimizers; tune-sched replaces it with the run "
+                      "config's optimizer and lr_scheduler", UserWarning, stacklevel=2)
+    datamodule = None
+    if config.datamodule is not None:
+        dm_cls = import_object(config.datamodule, "datamodule")
+        if not (isinstance(dm_cls, type) and issubclass(dm_cls, pl.LightningDataModule)):
+            raise UsageError(f"{config.datamodule!r} is not a LightningDataModule subclass", path="datamodule",
+                             fix="name a LightningDataModule class")
+        kwargs = dict(config.datamodule_kwargs)
+        if config.trainer.batch_size is not None:
+            kwargs.setdefault("batch_size", config.trainer.batch_size)
+        datamodule = _construct(dm_cls, kwargs, "datamodule_kwargs")
+    return module, datamodule
+
+
+def _construct(cls: type, kwargs: dict[str, Any], path: str) -> Any:
+    import inspect
+
+    try:
+        inspect.signature(cls).bind(**kwargs)
+    except TypeError as err:
+        raise UsageError(f"{cls.__name__} does not accept these arguments ({err})", path=path,
+                         fix=f"match the signature {cls.__name__}{inspect.signature(cls)}") from None
+    return cls(**kwargs)
