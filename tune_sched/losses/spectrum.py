@@ -38,7 +38,8 @@ def shell_spectrum(x: torch.Tensor) -> torch.Tensor:
 
     Returns:
         ``[..., min(H, W) // 2]``: entry ``j - 1`` is shell ``j``. A constant field gives all zeros (its power
-        is all in the DC mode, which belongs to no shell). NaN in a field makes its whole spectrum NaN.
+        is all in the DC mode, which belongs to no shell). NaN in a field makes its whole spectrum NaN. An empty
+        batch gives an empty result.
 
     Raises:
         ValueError: H or W is smaller than 2 (no shell), or ``x`` is complex.
@@ -53,6 +54,8 @@ def shell_spectrum(x: torch.Tensor) -> torch.Tensor:
     x = to_float(x)
     h, w = x.shape[-2:]
     shell, weight, n_shells = _shell_index(h, w, x.device, x.dtype)
+    if x.numel() == 0:  # an empty batch: some FFT backends reject it
+        return x.new_zeros(*x.shape[:-2], n_shells)
     f = torch.fft.rfft2(x)
     power = (f.real.square() + f.imag.square()).flatten(-2)  # [..., H * (W // 2 + 1)]
     lead = power.shape[:-1]

@@ -30,8 +30,8 @@ class LossWeightsCallback(pl.Callback):
         pl_module.loss_weights = dict(self.scheduler.weights)
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if trainer.sanity_checking:
-            return
+        if trainer.sanity_checking or (trainer.current_epoch + 1) % trainer.check_val_every_n_epoch:
+            return  # no fresh validation metrics this epoch
         self.scheduler.step(trainer.current_epoch, dict(trainer.callback_metrics))
         pl_module.loss_weights = dict(self.scheduler.weights)
 

@@ -171,7 +171,8 @@ def _setup(config: RunConfig, out: Path | None, result: TrialResult, *, config_i
                 path="loss_scheduler", fix="remove loss_scheduler, or see docs/loss_protocol.md",
             )
         loss_scheduler = LossScheduler.from_config(config.loss_scheduler)
-        monitors.append(("loss_scheduler.monitor", loss_scheduler.monitor))
+        if config.loss_scheduler["mode"] == "adaptive":
+            monitors.append(("loss_scheduler.monitor", loss_scheduler.monitor))
         loss_cb = LossWeightsCallback(loss_scheduler)
 
     recorder = MetricsRecorder(out, keys={"config_id": config_id, "seed": config.seed})

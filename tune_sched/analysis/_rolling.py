@@ -1,0 +1,111 @@
+"""Trailing-window statistics on a batch of series (one row per run), vectorised over rows and time.
+
+Every function takes a 2-D float array ``x`` of shape (runs, steps); shorter runs are padded with NaN at the end.
+Non-finite values (NaN, +-inf) never enter a statistic, and a value never sees itself: the statistics at column
+``i`` describe the finite values among ``x[:, i - window : i]``. Each row is computed independently, with the same
+operations in the same order whatever the other rows are, so a run gives bit-identical results alone or in a batch.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["forward_filled", "trailing_ema", "trailing_mean_std", "trailing_median", "trailing_sum"]
+
+
+def trailing_sum(v: np.ndarray, window: int) -> np.ndarray:
+    """``out[:, i] = v[:, i - window : i].sum(axis=1)`` (a shorter window near the start), for finite ``v``.
+
+    Uses cumulative sums restarted every ``window`` columns, so the rounding error of a window depends only on the
+    values within two blocks of it: a huge value early in a run does not pollute the sums long after it.
+    """
+    rows, n = v.shape
+    if n == 0:
+        return np.zeros((rows, 0))
+    blocks = -(-n // window)
+    padded = np.zeros((rows, (blocks + 1) * window))
+    padded[:, window : window + n] = v  # window i covers padded[:, i : i + window]
+    cells = padded.reshape(rows, blocks + 1, window)
+    inclusive = np.cumsum(cells, axis=2)
+    before = np.zeros_like(cells)  # before[b, o] = sum of block b's first o values
+    before[:, :, 1:] = inclusive[:, :, :-1]
+    total = inclusive[:, :, -1:]
+    # window i = b * window + o: the tail of block b from offset o plus the head of block b + 1 before offset o
+    out = (total[:, :blocks] - before[:, :blocks]) + before[:, 1:]
+    return out.reshape(rows, blocks * window)[:, :n]
+
+
+def trailing_mean_std(x: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Count, mean and sample standard deviation (ddof=1) of the finite values in each trailing window.
+
+    Mean is NaN where the count is 0; the standard deviation is NaN where the count is below 2.
+    """
+    finite = np.isfinite(x)
+    v = np.where(finite, x, 0.0)
+    count = trailing_sum(finite.astype(np.float64), window)
+    total = trailing_sum(v, window)
+    squares = trailing_sum(v * v, window)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = total / count
+        var = (squares - total * mean) / (count - 1.0)
+    std = np.sqrt(np.maximum(var, 0.0))
+    std[count < 2] = np.nan
+    return count, mean, std
+
+
+def trailing_median(x: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
+    """Count and median of the finite values in each trailing window (median NaN where the count is 0)."""
+    rows, n = x.shape
+    clean = np.where(np.isfinite(x), x, np.nan)
+    shifted = np.full((rows, n + 1), np.nan)  # shifted[:, i] = x[:, i - 1]: a window never holds its own value
+    shifted[:, 1:] = clean
+    rolling = pd.DataFrame(shifted.T).rolling(window, min_periods=1)  # one column per run
+    median = rolling.median().to_numpy()[:n].T
+    count = trailing_sum(np.isfinite(x).astype(np.float64), window)
+    return count, np.ascontiguousarray(median)
+
+
+def forward_filled(x: np.ndarray) -> np.ndarray:
+    """Each non-finite value replaced by the last finite value before it (the first finite one at the start).
+
+    Rows without any finite value stay all NaN.
+    """
+    rows, n = x.shape
+    finite = np.isfinite(x)
+    idx = np.where(finite, np.arange(n), -1)
+    np.maximum.accumulate(idx, axis=1, out=idx)
+    first = np.argmax(finite, axis=1)
+    idx = np.where(idx < 0, first[:, None], idx)
+    out = np.take_along_axis(x, idx, axis=1)
+    out[~finite.any(axis=1)] = np.nan
+    return out
+
+
+def trailing_ema(x: np.ndarray, alpha: float) -> np.ndarray:
+    """Exponential moving average ``e[i] = alpha * x[i] + (1 - alpha) * e[i - 1]``, started at the first value.
+
+    Non-finite values are skipped (the average carries over them); rows without a finite value are all NaN.
+    Computed block by block in closed form, ``e[s + m] = c**(m + 1) * e[s - 1] + alpha * sum_l c**(m - l) x[s + l]``
+    with ``c = 1 - alpha``, with blocks short enough that ``c**-m`` cannot overflow.
+    """
+    rows, n = x.shape
+    filled = forward_filled(x)
+    empty = np.isnan(filled[:, 0]) if n else np.zeros(rows, bool)
+    filled[empty] = 0.0
+    decay = 1.0 - alpha
+    if n == 0 or decay == 0.0:
+        out = filled
+    else:
+        block = int(max(1, min(256, 600.0 / -np.log(decay))))
+        up = decay ** -np.arange(block, dtype=np.float64)  # c**-l
+        down = decay ** np.arange(1, block + 1, dtype=np.float64)  # c**(m + 1)
+        out = np.empty_like(filled)
+        carry = filled[:, 0].copy()  # e[-1] := x[0] starts the average at the first value
+        for s in range(0, n, block):
+            m = min(block, n - s)
+            sums = np.cumsum(filled[:, s : s + m] * up[:m], axis=1)
+            out[:, s : s + m] = down[:m] * carry[:, None] + alpha * (sums * (down[:m] / decay))
+            carry = out[:, s + m - 1]
+    out[empty] = np.nan
+    return out

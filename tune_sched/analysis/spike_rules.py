@@ -1,0 +1,159 @@
+"""Spike rules: when one value of a loss series counts as a spike (the registry and its validated settings).
+
+Two rules, both comparing a value with the finite values of the trailing window before it (never itself):
+
+- ``zscore`` (default): ``x[i] > mean + k * std`` of the window (sample std, floored at ``1e-6 * |mean|`` so that
+  a numerically flat window does not turn rounding noise into spikes).
+- ``median_ratio``: ``x[i] > threshold * median`` of the window (only where that median is positive).
+
+Window scaling: the window is ``window`` values (default 128) but at most a quarter of the series and at least 8:
+``W = min(window, max(8, n // 4))`` for a series of ``n`` values. A value is tested only when at least ``W // 2``
+of the ``W`` values before it are finite, so the first ``W // 2`` values are never spikes.
+
+Episodes: consecutive spikes are grouped until a fast exponential moving average of the series (``ema_alpha``,
+non-finite values skipped) is back within ``recovery_tol`` (relative) of the pre-spike level; see
+``tune_sched.analysis.spikes``.
+
+YAML (the same keys as the keyword arguments of ``detect_spikes``)::
+
+    spikes:
+      rule: zscore        # or median_ratio (then: threshold instead of k)
+      window: 128
+      k: 6
+      ema_alpha: 0.3
+      recovery_tol: 0.1
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, fields, replace
+from typing import Any, Literal
+
+import numpy as np
+
+from tune_sched.analysis._rolling import trailing_mean_std, trailing_median
+from tune_sched.config._check import as_choice, as_float, as_int, as_mapping, check_keys, join
+from tune_sched.errors import UsageError
+
+__all__ = ["RULES", "MIN_WINDOW", "RuleInfo", "SpikeRule", "effective_window", "make_rule", "spike_flags"]
+
+MIN_WINDOW = 8
+STD_FLOOR = 1e-6  # relative to |mean|
+
+
+@dataclass(frozen=True)
+class SpikeRule:
+    """Validated settings for spike detection; build one with ``make_rule(**kwargs)`` or ``SpikeRule.from_dict``.
+
+    ``k`` belongs to ``zscore`` only and ``threshold`` to ``median_ratio`` only; the other fields apply to both.
+    """
+
+    rule: Literal["zscore", "median_ratio"] = "zscore"
+    window: int = 128
+    k: float = 6.0
+    threshold: float = 2.0
+    ema_alpha: float = 0.3
+    recovery_tol: float = 0.1
+
+    @classmethod
+    def from_dict(cls, data: Any, path: str | None = "spikes") -> SpikeRule:
+        """Validate a mapping (YAML block or keyword arguments); errors name the key path and the valid keys."""
+        data = as_mapping(data, path or "spikes")
+        name = as_choice(data.get("rule", "zscore"), RULES, join(path, "rule"), what="spike rule")
+        check_keys(data, ("rule", *RULES[name].settings, *_SHARED), path, what=f"setting of spike rule {name!r}")
+        out = cls(rule=name)  # type: ignore[arg-type]
+        for key, value in data.items():
+            if key != "rule":
+                out = replace(out, **{key: _CHECKS[key](value, join(path, key))})
+        return out
+
+
+def make_rule(rule: str | SpikeRule = "zscore", **settings: Any) -> SpikeRule:
+    """A validated ``SpikeRule`` from keyword arguments (``detect_spikes``' ``**rule``) or an existing rule.
+
+    Raises:
+        UsageError: unknown rule or setting (listing the valid ones), or a value out of range.
+    """
+    if isinstance(rule, SpikeRule):
+        if settings:
+            return SpikeRule.from_dict({**_as_dict(rule), **settings}, path=None)
+        return rule
+    return SpikeRule.from_dict({"rule": rule, **settings}, path=None)
+
+
+def effective_window(n: int, window: int) -> int:
+    """The window used on a series of ``n`` values: ``min(window, max(8, n // 4))``."""
+    return min(window, max(MIN_WINDOW, n // 4))
+
+
+def spike_flags(x: np.ndarray, rule: SpikeRule, window: int) -> np.ndarray:
+    """Boolean array (same shape as the 2-D batch ``x``): which values are spikes under ``rule``.
+
+    ``window`` is the effective window (see ``effective_window``); non-finite values are never spikes.
+    """
+    with np.errstate(invalid="ignore"):
+        flags = RULES[rule.rule].flags(x, rule, window)
+    return flags & np.isfinite(x)
+
+
+def _zscore_flags(x: np.ndarray, rule: SpikeRule, window: int) -> np.ndarray:
+    count, mean, std = trailing_mean_std(x, window)
+    spread = np.maximum(std, STD_FLOOR * np.abs(mean))
+    return (count >= window // 2) & (x > mean + rule.k * spread)
+
+
+def _median_ratio_flags(x: np.ndarray, rule: SpikeRule, window: int) -> np.ndarray:
+    count, median = trailing_median(x, window)
+    return (count >= window // 2) & (median > 0) & (x > rule.threshold * median)
+
+
+@dataclass(frozen=True)
+class RuleInfo:
+    """One spike rule: its name, its own settings and the function that flags spikes in a 2-D batch."""
+
+    name: str
+    settings: tuple[str, ...]
+    flags: Callable[[np.ndarray, SpikeRule, int], np.ndarray]
+    summary: str
+
+
+RULES: dict[str, RuleInfo] = {
+    "zscore": RuleInfo("zscore", ("window", "k"), _zscore_flags, "x > mean + k * std of the trailing window"),
+    "median_ratio": RuleInfo(
+        "median_ratio", ("window", "threshold"), _median_ratio_flags, "x > threshold * median of the trailing window"
+    ),
+}
+_SHARED = ("ema_alpha", "recovery_tol")
+
+
+def _check_alpha(value: Any, path: str) -> float:
+    alpha = as_float(value, path, positive=True)
+    if alpha > 1:
+        raise UsageError(f"must be in (0, 1], but got {alpha}", path=path, fix="use e.g. 0.3 (larger is faster)")
+    return alpha
+
+
+def _check_threshold(value: Any, path: str) -> float:
+    threshold = as_float(value, path)
+    if threshold <= 1:
+        raise UsageError(
+            f"must be greater than 1 (a ratio to the median), but got {threshold}", path=path, fix="use e.g. 2.0"
+        )
+    return threshold
+
+
+_CHECKS: dict[str, Callable[[Any, str], Any]] = {
+    "window": lambda v, p: as_int(v, p, min=4),
+    "k": lambda v, p: as_float(v, p, positive=True),
+    "threshold": _check_threshold,
+    "ema_alpha": _check_alpha,
+    "recovery_tol": lambda v, p: as_float(v, p, min=0.0),
+}
+
+
+def _as_dict(rule: SpikeRule) -> dict[str, Any]:
+    """The rule's settings that apply to it (so that re-validating with overrides accepts them)."""
+    keep = ("rule", *RULES[rule.rule].settings, *_SHARED)
+    return {f.name: getattr(rule, f.name) for f in fields(rule) if f.name in keep}
+

@@ -1,0 +1,428 @@
+"""The optimizer and LR-scheduler registries, and config checks against them, without importing torch.
+
+``tune-sched validate`` must not pay torch's 2 s import, so every name and kwarg is checked here against
+``torch_signatures.json`` (a snapshot of torch's signatures written by ``scripts/gen_torch_catalog.py``; a test
+compares it with the live torch). Our own schedule families are declared below in the same form. The builders
+(:mod:`tune_sched.build.optimizers`, :mod:`tune_sched.build.lr_schedulers`) call the same two validate functions,
+so a hand-written dict gets the same errors as a YAML file.
+
+Example:
+    >>> validate_optimizer_config({"name": "adamw", "lr": "1e-3", "betas": [0.95, 0.999]})
+    {'name': 'AdamW', 'lr': 0.001, 'betas': [0.95, 0.999]}
+    >>> list_lr_schedulers("cosine*")
+    ['CosineAnnealingLR', 'CosineAnnealingWarmRestarts']
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any, Literal
+
+from tune_sched.build._torch_snapshot import read_snapshot
+from tune_sched.build._types import check_value, describe
+from tune_sched.config._check import as_bool, as_choice, as_float, as_int, as_mapping, as_str, join
+from tune_sched.errors import UsageError, unknown_name
+
+__all__ = [
+    "LR_SCHEDULERS",
+    "OPTIMIZERS",
+    "KwargSpec",
+    "check_warmup_shorter",
+    "LRSchedulerSpec",
+    "OptimizerSpec",
+    "get_lr_scheduler_spec",
+    "get_optimizer_spec",
+    "list_lr_schedulers",
+    "list_optimizers",
+    "validate_lr_scheduler_config",
+    "validate_optimizer_config",
+]
+
+Interval = Literal["epoch", "step"]
+_REQUIRED = object()
+
+
+@dataclass(frozen=True)
+class KwargSpec:
+    """One constructor argument: its name, type (see :mod:`tune_sched.build._types`) and default."""
+
+    name: str
+    type: Any
+    default: Any = _REQUIRED
+
+    @property
+    def required(self) -> bool:
+        return self.default is _REQUIRED
+
+
+@dataclass(frozen=True)
+class OptimizerSpec:
+    """An optimizer a config may name: ``torch.optim.<name>`` and the kwargs it takes."""
+
+    name: str
+    kwargs: Mapping[str, KwargSpec]
+    source: str = "torch.optim"
+
+    @property
+    def supports_weight_decay(self) -> bool:
+        return "weight_decay" in self.kwargs
+
+
+@dataclass(frozen=True)
+class LRSchedulerSpec:
+    """An LR-scheduler family a config may name.
+
+    Attributes:
+        interval: the default ``interval`` (``step`` for schedules meant to move every batch).
+        length: the kwarg filled from the trainer when left out (``T_max`` ...), counted in scheduler steps.
+        source: ``torch.optim.lr_scheduler`` or ``tune_sched`` (our own families, built from pure functions).
+    """
+
+    name: str
+    kwargs: Mapping[str, KwargSpec]
+    source: str = "torch.optim.lr_scheduler"
+    interval: Interval = "epoch"
+    length: str | None = None
+
+    @property
+    def needs_monitor(self) -> bool:
+        return self.name == "ReduceLROnPlateau"
+
+    @property
+    def composite(self) -> bool:
+        """Whether it holds other schedulers (SequentialLR, ChainedScheduler)."""
+        return any(k.type == "schedulers" for k in self.kwargs.values())
+
+
+# --- policy on top of torch's signatures -----------------------------------------------------------------------
+
+# Set by tune-sched, never by a config.
+_RESERVED = {"last_epoch": "it is set by tune-sched; to resume a run, load the scheduler's state_dict instead"}
+# Schedules that should move every batch.
+_STEP_INTERVAL = {"OneCycleLR", "CyclicLR", "LinearDecayLR"}
+# The kwarg that is the schedule's length, filled from the trainer when left out (overrides torch's default).
+_LENGTHS = {
+    "CosineAnnealingLR": "T_max",
+    "OneCycleLR": "total_steps",
+    "PolynomialLR": "total_iters",
+    "LinearWarmupCosineAnnealingLR": "max_epochs",
+    "LinearDecayLR": "T",
+}
+# Cheap range checks on scalar kwargs, by name: (minimum, whether the minimum itself is allowed).
+_MINIMUM = {
+    "lr": (0.0, True), "weight_decay": (0.0, True), "momentum": (0.0, True), "eps": (0.0, True),
+    "T_max": (1, True), "T_0": (1, True), "T_mult": (1, True), "step_size": (1, True), "total_steps": (1, True),
+    "total_iters": (1, True), "step_size_up": (1, True), "epochs": (1, True), "steps_per_epoch": (1, True),
+    "gamma": (0.0, False), "factor": (0.0, True), "patience": (0, True), "cooldown": (0, True),
+    "eta_min": (0.0, True), "warmup_epochs": (0, True), "max_epochs": (1, True), "T": (1, True),
+    "final_fraction": (0.0, True), "warmup_start_lr": (0.0, True),
+}
+# Our own families (built in tune_sched.build.lr_schedulers from tune_sched.build.schedules).
+_OWN_SCHEDULERS = {
+    "LinearWarmupCosineAnnealingLR": (
+        KwargSpec("warmup_epochs", "int"),
+        KwargSpec("max_epochs", "int"),
+        KwargSpec("warmup_start_lr", "float", 0.0),
+        KwargSpec("eta_min", "float", 0.0),
+    ),
+    "LinearDecayLR": (KwargSpec("T", "int"), KwargSpec("final_fraction", "float", 0.0)),
+}
+
+_OPTIMIZER_KEYS = ("name", "param_groups", "no_decay_bias_and_norm")
+_SCHEDULER_KEYS = ("name", "interval", "frequency", "monitor", "strict", "warmup")
+_GROUP_KEYS = ("lr_factor", "weight_decay")
+
+
+def _kwargs_of(entry: Mapping[str, Any]) -> MappingProxyType:
+    return MappingProxyType({
+        name: KwargSpec(name, k["type"], k.get("default", _REQUIRED)) for name, k in entry["kwargs"].items()
+    })
+
+
+def _excluded_reason(name: str, kwargs: Mapping[str, KwargSpec]) -> str | None:
+    needs = [k.name for k in kwargs.values() if k.required and k.type == "callable"]
+    if needs:
+        return (f"{name} needs a Python callable ({', '.join(needs)}), which a config file cannot hold; use a "
+                "schedule family instead (e.g. LinearDecayLR, LinearWarmupCosineAnnealingLR, or a 'warmup:' block)")
+    return None
+
+
+def _load() -> tuple[dict[str, OptimizerSpec], dict[str, LRSchedulerSpec], dict[str, str]]:
+    snapshot = read_snapshot()
+    optimizers = {name: OptimizerSpec(name, _kwargs_of(e)) for name, e in snapshot["optimizers"].items()}
+    schedulers: dict[str, LRSchedulerSpec] = {}
+    excluded: dict[str, str] = {}
+    entries = {name: _kwargs_of(e) for name, e in snapshot["lr_schedulers"].items()}
+    for name, kwargs in entries.items():
+        if (reason := _excluded_reason(name, kwargs)) is not None:
+            excluded[name] = reason
+        else:
+            schedulers[name] = LRSchedulerSpec(
+                name, kwargs, interval="step" if name in _STEP_INTERVAL else "epoch", length=_LENGTHS.get(name)
+            )
+    for name, kwargs in _OWN_SCHEDULERS.items():
+        schedulers[name] = LRSchedulerSpec(
+            name, MappingProxyType({k.name: k for k in kwargs}), source="tune_sched",
+            interval="step" if name in _STEP_INTERVAL else "epoch", length=_LENGTHS.get(name),
+        )
+    return optimizers, schedulers, excluded
+
+
+OPTIMIZERS, LR_SCHEDULERS, _EXCLUDED = _load()
+
+
+def list_optimizers(pattern: str = "*") -> list[str]:
+    """Names of the optimizers a config may use that match a glob ``pattern`` (case-insensitive), sorted."""
+    return _matching(OPTIMIZERS, pattern)
+
+
+def list_lr_schedulers(pattern: str = "*") -> list[str]:
+    """Names of the LR schedulers a config may use that match a glob ``pattern`` (case-insensitive), sorted.
+
+    ``LambdaLR`` and ``MultiplicativeLR`` are not among them: they need Python callables.
+    """
+    return _matching(LR_SCHEDULERS, pattern)
+
+
+def _matching(registry: Mapping[str, Any], pattern: str) -> list[str]:
+    return sorted((n for n in registry if fnmatch.fnmatchcase(n.lower(), pattern.lower())), key=str.lower)
+
+
+def get_optimizer_spec(name: Any, *, path: str | None = "optimizer.name") -> OptimizerSpec:
+    """The registry entry for ``name`` (case-insensitive); an unknown name lists the valid ones."""
+    found = _lookup(OPTIMIZERS, name)
+    if found is None:
+        raise unknown_name("optimizer", name, OPTIMIZERS, path=path)
+    return found
+
+
+def get_lr_scheduler_spec(name: Any, *, path: str | None = "lr_scheduler.name") -> LRSchedulerSpec:
+    """The registry entry for ``name`` (case-insensitive); LambdaLR/MultiplicativeLR are refused with the reason."""
+    found = _lookup(LR_SCHEDULERS, name)
+    if found is not None:
+        return found
+    for excluded, reason in _EXCLUDED.items():
+        if str(name).lower() == excluded.lower():
+            raise UsageError(f"{excluded} is not supported: {reason}", path=path)
+    raise unknown_name("LR scheduler", name, LR_SCHEDULERS, path=path)
+
+
+def _lookup(registry: Mapping[str, Any], name: Any) -> Any:
+    if not isinstance(name, str):
+        return None
+    lowered = {n.lower(): spec for n, spec in registry.items()}
+    return lowered.get(name.lower())
+
+
+# --- checking configs ------------------------------------------------------------------------------------------
+
+def validate_optimizer_config(cfg: Any, *, path: str = "optimizer") -> dict[str, Any]:
+    """Check an optimizer block and return a normalized copy (the input is never mutated).
+
+    The copy has the canonical class name, numbers coerced (``"1e-3"`` -> ``0.001``), tuples as lists. Besides
+    the optimizer's own kwargs, ``param_groups`` (glob pattern -> ``{lr_factor, weight_decay}``) and
+    ``no_decay_bias_and_norm`` (bool) are allowed.
+
+    Raises:
+        UsageError: unknown name or kwarg (listing the valid ones), a wrong type or range, or a weight-decay
+            setting for an optimizer without ``weight_decay``.
+    """
+    cfg = as_mapping(cfg, path)
+    spec = get_optimizer_spec(_name_of(cfg, path, "AdamW"), path=join(path, "name"))
+    out: dict[str, Any] = {"name": spec.name}
+    out.update(_check_kwargs(cfg, spec.kwargs, _OPTIMIZER_KEYS, spec.name, path))
+    if "param_groups" in cfg:
+        here = join(path, "param_groups")
+        groups = as_mapping(cfg["param_groups"], here)
+        out["param_groups"] = {
+            _pattern(pattern, here): _check_group(group, spec, f"{here}[{pattern!r}]") for pattern, group in groups.items()
+        }
+    if "no_decay_bias_and_norm" in cfg:
+        key = join(path, "no_decay_bias_and_norm")
+        out["no_decay_bias_and_norm"] = as_bool(cfg["no_decay_bias_and_norm"], key)
+        if out["no_decay_bias_and_norm"] and not spec.supports_weight_decay:
+            raise UsageError(f"{spec.name} has no weight_decay to switch off", path=key, fix="remove it")
+    return out
+
+
+def _check_group(group: Any, spec: OptimizerSpec, path: str) -> dict[str, float]:
+    group = as_mapping(group, path)
+    out: dict[str, float] = {}
+    for key, value in group.items():
+        if key not in _GROUP_KEYS:
+            raise unknown_name("param-group setting", key, _GROUP_KEYS, path=join(path, key))
+        if key == "weight_decay" and not spec.supports_weight_decay:
+            raise UsageError(f"{spec.name} has no weight_decay", path=join(path, key), fix="remove it")
+        if key == "lr_factor":
+            out[key] = as_float(value, join(path, key), positive=True)
+        else:
+            out[key] = as_float(value, join(path, key), min=0.0)
+    return out
+
+
+def _pattern(pattern: Any, path: str) -> str:
+    if not isinstance(pattern, str) or not pattern:
+        raise UsageError(f"keys must be glob patterns on parameter names, but got {pattern!r}", path=path,
+                         fix='e.g. "head.*": {lr_factor: 2.0}')
+    return pattern
+
+
+def validate_lr_scheduler_config(cfg: Any, *, path: str = "lr_scheduler") -> dict[str, Any]:
+    """Check an LR-scheduler block and return a normalized copy (the input is never mutated).
+
+    Besides the scheduler's own kwargs: ``interval`` (epoch|step), ``frequency`` (int >= 1), ``monitor`` (str,
+    required for ReduceLROnPlateau), ``strict`` (bool) and ``warmup`` (``{epochs: N, start_factor: f}`` or
+    ``{steps: N, start_factor: f}``), all on the outermost scheduler only. SequentialLR and ChainedScheduler take
+    ``schedulers``: a list of nested configs. Defaults (interval, lengths) are filled by the builder, not here.
+
+    Raises:
+        UsageError: unknown name or kwarg, a wrong type or range, a missing required kwarg, a missing ``monitor``
+            for ReduceLROnPlateau, or an outer-only key on a nested scheduler.
+    """
+    return _check_scheduler(cfg, path, outer=True)
+
+
+def _check_scheduler(cfg: Any, path: str, *, outer: bool) -> dict[str, Any]:
+    cfg = as_mapping(cfg, path)
+    spec = get_lr_scheduler_spec(_name_of(cfg, path, "CosineAnnealingLR"), path=join(path, "name"))
+    if not outer:
+        for key in _SCHEDULER_KEYS[1:]:
+            if key in cfg:
+                raise UsageError(
+                    f"'{key}' can only be set on the outermost scheduler (the nested ones are stepped by it)",
+                    path=join(path, key), fix="move it to the outer scheduler",
+                )
+        if spec.needs_monitor:
+            raise UsageError("ReduceLROnPlateau cannot be nested: it needs a metric at every step",
+                             path=join(path, "name"), fix="use it as the outer scheduler, with a 'warmup:' block")
+    out: dict[str, Any] = {"name": spec.name}
+    out.update(_check_kwargs(cfg, spec.kwargs, _SCHEDULER_KEYS, spec.name, path, length=spec.length))
+    for key, kwarg in spec.kwargs.items():
+        if kwarg.type == "schedulers" and key in cfg:
+            out[key] = _check_children(cfg[key], join(path, key))
+    if spec.name == "SequentialLR":
+        _check_milestones(out, path)
+    if spec.name == "LinearWarmupCosineAnnealingLR" and "max_epochs" in out:
+        check_warmup_shorter(out["warmup_epochs"], out["max_epochs"], join(path, "max_epochs"))
+    if not outer:
+        return out
+    if "interval" in cfg:
+        out["interval"] = as_choice(cfg["interval"], ["epoch", "step"], join(path, "interval"), what="interval")
+    if "frequency" in cfg:
+        out["frequency"] = as_int(cfg["frequency"], join(path, "frequency"), min=1)
+    if "monitor" in cfg:
+        out["monitor"] = as_str(cfg["monitor"], join(path, "monitor"))
+    if "strict" in cfg:
+        out["strict"] = as_bool(cfg["strict"], join(path, "strict"))
+    if spec.needs_monitor and "monitor" not in out:
+        raise UsageError("ReduceLROnPlateau needs 'monitor', the logged metric it watches",
+                         path=join(path, "monitor"), fix="add e.g. monitor: val_loss")
+    if "warmup" in cfg:
+        out["warmup"] = _check_warmup(cfg["warmup"], join(path, "warmup"))
+        if out.get("frequency", 1) != 1:
+            raise UsageError(f"a warmup needs frequency 1, but got {out['frequency']}", path=join(path, "frequency"),
+                             fix="remove frequency, or the warmup block")
+        if spec.needs_monitor and "steps" in out["warmup"] and out.get("interval", spec.interval) == "epoch":
+            raise UsageError(
+                "a warmup in steps cannot wrap ReduceLROnPlateau stepped per epoch (it would need a metric every "
+                "step)", path=join(path, "warmup", "steps"), fix="use warmup: {epochs: N, start_factor: f}",
+            )
+    return out
+
+
+def _check_kwargs(cfg: Mapping[str, Any], kwargs: Mapping[str, KwargSpec], extra_keys: tuple[str, ...],
+                  owner: str, path: str, *, length: str | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in cfg.items():
+        if key in extra_keys:
+            continue
+        here = join(path, key)
+        kwarg = kwargs.get(key)
+        if key in _RESERVED and kwarg is not None:
+            raise UsageError(f"'{key}' cannot be set in a config: {_RESERVED[key]}", path=here, fix="remove it")
+        if kwarg is None:
+            allowed = [k for k in kwargs if k not in _RESERVED] + list(extra_keys[1:])
+            raise unknown_name(f"{owner} argument", key, allowed, path=here)
+        if "callable" in (kwarg.type, _unwrap_optional(kwarg.type)) and value is not None:
+            raise UsageError(f"'{key}' needs a Python callable, which a config file cannot hold", path=here,
+                             fix="remove it")
+        if kwarg.type == "schedulers":
+            continue  # checked by the caller
+        out[key] = check_value(value, kwarg.type, here)
+        _check_minimum(key, out[key], here)
+    for key, kwarg in kwargs.items():
+        if kwarg.required and key != length and key not in _RESERVED and key not in cfg:
+            raise UsageError(f"{owner} needs '{key}' ({describe(kwarg.type)})", path=join(path, key),
+                             fix=f"add {key}: ...")
+    return out
+
+
+def _unwrap_optional(spec: Any) -> Any:
+    return spec["optional"] if isinstance(spec, Mapping) and "optional" in spec else spec
+
+
+def _check_minimum(key: str, value: Any, path: str) -> None:
+    if key not in _MINIMUM or isinstance(value, (bool, list)) or value is None:
+        return
+    minimum, inclusive = _MINIMUM[key]
+    if value < minimum or (value == minimum and not inclusive):
+        rule = "at least" if inclusive else "greater than"
+        raise UsageError(f"must be {rule} {minimum}, but got {value}", path=path)
+
+
+def _check_children(value: Any, path: str) -> list[dict[str, Any]]:
+    if not isinstance(value, list) or not value:
+        raise UsageError(f"must be a non-empty list of scheduler configs, but got {value!r}", path=path,
+                         fix="e.g. [{name: LinearLR, start_factor: 0.1, total_iters: 5}, {name: CosineAnnealingLR}]")
+    return [_check_scheduler(child, join(path, i), outer=False) for i, child in enumerate(value)]
+
+
+def _check_milestones(out: Mapping[str, Any], path: str) -> None:
+    milestones, children = out["milestones"], out["schedulers"]
+    here = join(path, "milestones")
+    if len(milestones) != len(children) - 1:
+        raise UsageError(
+            f"needs one milestone fewer than schedulers ({len(children) - 1}), but got {len(milestones)}",
+            path=here, fix="list the step at which each scheduler after the first takes over",
+        )
+    previous = 0
+    for i, milestone in enumerate(milestones):
+        if milestone <= previous:
+            raise UsageError(f"must increase and be at least 1, but got {milestones}", path=join(here, i))
+        previous = milestone
+
+
+def check_warmup_shorter(warmup_epochs: int, max_epochs: int, path: str) -> None:
+    """LinearWarmupCosineAnnealingLR's rule: ``max_epochs`` must exceed ``warmup_epochs`` (the cosine needs time)."""
+    if max_epochs <= warmup_epochs:
+        raise UsageError(f"must be greater than warmup_epochs ({warmup_epochs}), but got {max_epochs}", path=path,
+                         fix="lengthen the run or shorten the warmup")
+
+
+def _check_warmup(block: Any, path: str) -> dict[str, Any]:
+    block = as_mapping(block, path)
+    for key in block:
+        if key not in ("epochs", "steps", "start_factor"):
+            raise unknown_name("warmup setting", key, ["epochs", "steps", "start_factor"], path=join(path, key))
+    units = [u for u in ("epochs", "steps") if u in block]
+    if len(units) != 1:
+        raise UsageError("needs exactly one of 'epochs' or 'steps'", path=path,
+                         fix="e.g. warmup: {epochs: 5, start_factor: 0.1}")
+    if "start_factor" not in block:
+        raise UsageError("needs 'start_factor' (the LR fraction it starts from)", path=join(path, "start_factor"),
+                         fix="e.g. warmup: {epochs: 5, start_factor: 0.1}")
+    unit = units[0]
+    factor = as_float(block["start_factor"], join(path, "start_factor"), min=0.0)
+    if factor > 1.0:
+        raise UsageError(f"must be at most 1.0, but got {factor}", path=join(path, "start_factor"))
+    return {unit: as_int(block[unit], join(path, unit), min=1), "start_factor": factor}
+
+
+def _name_of(cfg: Mapping[str, Any], path: str, example: str) -> Any:
+    if "name" not in cfg:
+        raise UsageError("needs 'name'", path=join(path, "name"), fix=f"e.g. name: {example}")
+    return cfg["name"]
+

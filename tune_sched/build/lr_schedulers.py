@@ -1,0 +1,249 @@
+"""build_lr_scheduler: an LR-scheduler block -> Lightning's lr_scheduler dict around a torch scheduler.
+
+Lengths. A schedule's length kwarg (``CosineAnnealingLR.T_max``, ``OneCycleLR.total_steps``, ``PolynomialLR
+.total_iters``, ``LinearWarmupCosineAnnealingLR.max_epochs``, ``LinearDecayLR.T``) left out of the config is the
+number of scheduler steps Lightning will take (:mod:`tune_sched.build.stepping`): ``max_epochs // frequency`` for
+``interval: epoch``, ``total_steps // frequency`` for ``interval: step``. Inside SequentialLR each child gets the
+span up to the next milestone (the last one: the rest of the run); inside ChainedScheduler all get the whole run;
+after a warmup the wrapped schedule gets the run minus the warmup. A needed length that cannot be known is an
+error naming the key.
+
+Warmup. ``warmup: {epochs: N, start_factor: f}`` or ``{steps: N, start_factor: f}`` puts a
+:class:`~tune_sched.build.warmup.WarmupLR` in front (top level only; needs ``frequency: 1``). The returned
+``interval`` is then decided by the units:
+
+====================  ===================  ========  ==========================================================
+warmup                schedule interval    interval  behaviour
+====================  ===================  ========  ==========================================================
+``epochs: N``         epoch                epoch     N warmup epochs, then the schedule, one step per epoch
+``steps: N``          step                 step      N warmup steps, then the schedule, one step per step
+``steps: N``          epoch                step      N warmup steps, then the schedule stepped once every
+                                                     ``steps_per_epoch`` steps (its "epochs" start at step N)
+``epochs: N``         step                 step      ``N * steps_per_epoch`` warmup steps, then the schedule
+====================  ===================  ========  ==========================================================
+
+The mixed rows need ``steps_per_epoch`` (or ``max_epochs`` and ``total_steps``); without it they are an error.
+
+Warnings (``UserWarning``) for likely mistakes: OneCycleLR stepped per epoch; CosineAnnealingWarmRestarts ``T_0``
+longer than the run; an explicit ``T_max`` shorter than the run (the LR rises again); CyclicLR ``step_size_up``
+as long as the run; StepLR/MultiStepLR that never change the LR within the run; a warmup as long as the run.
+"""
+
+from __future__ import annotations
+
+import functools
+import warnings
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import torch
+from torch.optim import Optimizer
+from torch.optim.lr_scheduler import LambdaLR, LRScheduler
+
+from tune_sched.build._types import to_torch
+from tune_sched.build.catalog import LR_SCHEDULERS, LRSchedulerSpec, check_warmup_shorter, validate_lr_scheduler_config
+from tune_sched.build.schedules import linear_decay_factor, linear_warmup_cosine_annealing_factor
+from tune_sched.build.stepping import Interval, RunLength
+from tune_sched.build.warmup import WarmupLR
+from tune_sched.config._check import join
+from tune_sched.errors import UsageError
+
+__all__ = ["OWN_SCHEDULERS", "build_lr_scheduler"]
+
+
+def build_lr_scheduler(
+    optimizer: Optimizer,
+    scheduler_config: Mapping[str, Any],
+    *,
+    total_steps: int | None = None,
+    max_epochs: int | None = None,
+    steps_per_epoch: int | None = None,
+    path: str = "lr_scheduler",
+) -> dict[str, Any]:
+    """Build the scheduler a config describes and return Lightning's lr_scheduler dict.
+
+    Args:
+        optimizer: the optimizer to schedule (from :func:`~tune_sched.build.optimizers.build_optimizer`).
+        scheduler_config: ``name`` (case-insensitive), the scheduler's kwargs, and ``interval`` (epoch|step;
+            default epoch, step for OneCycleLR, CyclicLR and LinearDecayLR), ``frequency`` (default 1),
+            ``monitor`` (ReduceLROnPlateau), ``strict`` (default true), ``warmup``. Never mutated.
+        total_steps: optimizer steps in the run (Lightning's ``estimated_stepping_batches``).
+        max_epochs: epochs in the run.
+        steps_per_epoch: optimizer steps per epoch (derived from the other two when left out).
+        path: the config's key path, for errors.
+
+    Returns:
+        ``{"scheduler", "interval", "frequency", "monitor", "strict", "name"}`` with ``name`` like
+        ``"lr-CosineAnnealingLR"``; plus ``"reduce_on_plateau": True`` when a warmup wraps ReduceLROnPlateau (so
+        Lightning passes it the metric).
+
+    Raises:
+        UsageError: an invalid config (see :func:`~tune_sched.build.catalog.validate_lr_scheduler_config`), a
+            needed length that is neither set nor known from the run, or torch refusing the settings.
+    """
+    cfg = validate_lr_scheduler_config(scheduler_config, path=path)
+    spec = LR_SCHEDULERS[cfg["name"]]
+    run = RunLength.of(max_epochs=max_epochs, total_steps=total_steps, steps_per_epoch=steps_per_epoch)
+    interval: Interval = cfg.get("interval", spec.interval)
+    frequency = cfg.get("frequency", 1)
+    out_interval = interval
+    if "warmup" in cfg:
+        warmup_steps, inner_every, inner_length, out_interval = _plan_warmup(cfg["warmup"], interval, run, path)
+        inner = _build(optimizer, cfg, inner_length, interval=interval, path=path)
+        scheduler: Any = WarmupLR(optimizer, inner, warmup_steps=warmup_steps,
+                                  start_factor=cfg["warmup"]["start_factor"], inner_every=inner_every)
+    else:
+        scheduler = _build(optimizer, cfg, run.scheduler_steps(interval, frequency), interval=interval, path=path)
+    out = {
+        "scheduler": scheduler,
+        "interval": out_interval,
+        "frequency": frequency,
+        "monitor": cfg.get("monitor"),
+        "strict": cfg.get("strict", True),
+        "name": f"lr-{spec.name}",
+    }
+    if "warmup" in cfg and spec.needs_monitor:
+        out["reduce_on_plateau"] = True
+    return out
+
+
+def _plan_warmup(warmup: Mapping[str, Any], interval: Interval, run: RunLength,
+                 path: str) -> tuple[int, int, int | None, Interval]:
+    """(warmup steps, inner_every, the wrapped schedule's length, the returned interval); see the module table."""
+    unit = "epochs" if "epochs" in warmup else "steps"
+    n = warmup[unit]
+    if (unit == "epochs") == (interval == "epoch"):
+        total = run.scheduler_steps(interval)
+        _warn_warmup_length(n, total, path)
+        return n, 1, None if total is None else total - n, interval
+    if run.steps_per_epoch is None:
+        why = ("the schedule after it is stepped once every steps_per_epoch steps" if unit == "steps"
+               else f"its {n} epochs are converted to steps")
+        raise UsageError(
+            f"a warmup in {unit} in front of a per-{interval} schedule needs steps_per_epoch ({why})",
+            path=join(path, "warmup"),
+            fix="pass steps_per_epoch (or max_epochs and total_steps) to build_lr_scheduler, or give the warmup in "
+                f"{'epochs' if unit == 'steps' else 'steps'}",
+        )
+    if unit == "steps":
+        _warn_warmup_length(n, run.total_steps, path)
+        inner = None if run.total_steps is None else (run.total_steps - n) // run.steps_per_epoch
+        return n, run.steps_per_epoch, inner, "step"
+    steps = n * run.steps_per_epoch
+    _warn_warmup_length(steps, run.total_steps, path)
+    return steps, 1, None if run.total_steps is None else run.total_steps - steps, "step"
+
+
+def _warn_warmup_length(warmup_steps: int, total: int | None, path: str) -> None:
+    if total is not None and warmup_steps >= total:
+        warnings.warn(f"{path}.warmup: the warmup ({warmup_steps} scheduler steps) is not shorter than the run "
+                      f"({total}); the schedule after it never runs", UserWarning, stacklevel=4)
+
+
+def _build(optimizer: Optimizer, node: Mapping[str, Any], length: int | None, *, interval: Interval,
+           path: str) -> LRScheduler:
+    """One scheduler (recursively for SequentialLR/ChainedScheduler) with its length filled."""
+    spec = LR_SCHEDULERS[node["name"]]
+    kwargs = {k: to_torch(v, spec.kwargs[k].type) for k, v in node.items()
+              if k in spec.kwargs and spec.kwargs[k].type != "schedulers"}
+    _fill_length(spec, kwargs, length, interval, path)
+    _warn_likely_mistakes(spec, kwargs, length, interval, path)
+    if spec.composite:
+        kwargs["schedulers"] = [
+            _build(optimizer, child, child_length, interval=interval, path=join(join(path, "schedulers"), i))
+            for i, (child, child_length) in enumerate(zip(node["schedulers"], _child_lengths(spec, kwargs, length)))
+        ]
+    if spec.source == "tune_sched":
+        return OWN_SCHEDULERS[spec.name](optimizer, **kwargs)
+    try:
+        return getattr(torch.optim.lr_scheduler, spec.name)(optimizer=optimizer, **kwargs)
+    except (ValueError, TypeError) as err:
+        raise UsageError(f"torch.optim.lr_scheduler.{spec.name} refused these settings: {err}", path=path,
+                         fix=f"see the {spec.name} documentation for valid values") from None
+
+
+def _fill_length(spec: LRSchedulerSpec, kwargs: dict[str, Any], length: int | None, interval: Interval,
+                 path: str) -> None:
+    key = spec.length
+    if key is None or kwargs.get(key) is not None:
+        pass
+    elif spec.name == "OneCycleLR" and kwargs.get("epochs") and kwargs.get("steps_per_epoch"):
+        pass
+    elif length is None:
+        need = "max_epochs" if interval == "epoch" else "total_steps"
+        raise UsageError(
+            f"{spec.name} needs '{key}' (its length in scheduler steps, one per {interval}); it is not set and the "
+            "run length is unknown", path=join(path, key),
+            fix=f"set {key}: N, or pass {need}= to build_lr_scheduler (configure_optimizers takes it from the "
+                "Trainer)",
+        )
+    elif length < 1:
+        raise UsageError(f"is filled from the run length, but only {length} scheduler steps are left for it",
+                         path=join(path, key), fix=f"lengthen the run, or set {key} explicitly")
+    else:
+        kwargs[key] = length
+    if spec.name == "LinearWarmupCosineAnnealingLR":
+        check_warmup_shorter(kwargs["warmup_epochs"], kwargs["max_epochs"], join(path, "max_epochs"))
+
+
+def _child_lengths(spec: LRSchedulerSpec, kwargs: Mapping[str, Any], length: int | None) -> list[int | None]:
+    if spec.name == "SequentialLR":
+        bounds = [0, *kwargs["milestones"]]
+        spans: list[int | None] = [b - a for a, b in zip(bounds, bounds[1:])]
+        return [*spans, None if length is None else length - bounds[-1]]
+    return [length] * 64  # ChainedScheduler: every child runs the whole time (zip stops at the last child)
+
+
+def _warn_likely_mistakes(spec: LRSchedulerSpec, kwargs: Mapping[str, Any], length: int | None,
+                          interval: Interval, path: str) -> None:
+    def warn(message: str) -> None:
+        warnings.warn(f"{path}: {message}", UserWarning, stacklevel=5)
+
+    name = spec.name
+    if name == "OneCycleLR" and interval == "epoch":
+        warn("OneCycleLR is stepped once per epoch (interval: epoch); it is meant to move every batch: set "
+             "interval: step")
+    if length is None:
+        return
+    if name == "OneCycleLR":
+        planned = kwargs.get("total_steps") or (kwargs.get("epochs") or 0) * (kwargs.get("steps_per_epoch") or 0)
+        if planned < length:
+            raise UsageError(f"OneCycleLR is planned for {planned} steps but the run takes {length} scheduler steps; "
+                             "torch raises once they are exceeded", path=join(path, "total_steps"),
+                             fix="leave total_steps (and epochs, steps_per_epoch) out to fill it from the run")
+    if name == "CosineAnnealingWarmRestarts" and kwargs["T_0"] > length:
+        warn(f"T_0={kwargs['T_0']} is longer than the run ({length} scheduler steps): it never restarts")
+    if name == "CosineAnnealingLR" and kwargs["T_max"] < length:
+        warn(f"T_max={kwargs['T_max']} is shorter than the run ({length} scheduler steps): the LR rises again after "
+             "T_max (leave T_max out to fill it from the run)")
+    if name == "CyclicLR" and kwargs.get("step_size_up", 2000) >= length:
+        warn(f"step_size_up={kwargs.get('step_size_up', 2000)} is not shorter than the run ({length} scheduler "
+             "steps): the LR only rises")
+    if (name == "StepLR" and kwargs["step_size"] >= length) or (
+        name == "MultiStepLR" and all(m >= length for m in kwargs["milestones"])
+    ):
+        warn(f"{name} changes the LR only after the run ({length} scheduler steps) has ended")
+
+
+def _own(factor: Callable[..., float], per_group: bool) -> Callable[..., LambdaLR]:
+    """A builder of LambdaLR from a pure factor function (bound with functools.partial, so it pickles)."""
+    return functools.partial(_lambda_lr, factor=factor, per_group=per_group)
+
+
+def _lambda_lr(optimizer: Optimizer, *, factor: Callable[..., float], per_group: bool, **params: Any) -> LambdaLR:
+    if per_group:  # absolute LRs (eta_min, warmup_start_lr): the multiplier depends on each group's base LR
+        return LambdaLR(optimizer, [
+            functools.partial(factor, base_lr=float(g.get("initial_lr", g["lr"])), **params)
+            for g in optimizer.param_groups
+        ])
+    return LambdaLR(optimizer, functools.partial(factor, **params))
+
+
+def _linear_decay(optimizer: Optimizer, *, T: int, final_fraction: float) -> LambdaLR:  # noqa: N803 (config key)
+    return _lambda_lr(optimizer, factor=linear_decay_factor, per_group=False, total=T, final_fraction=final_fraction)
+
+
+OWN_SCHEDULERS: dict[str, Callable[..., LRScheduler]] = {
+    "LinearWarmupCosineAnnealingLR": _own(linear_warmup_cosine_annealing_factor, per_group=True),
+    "LinearDecayLR": _linear_decay,
+}
