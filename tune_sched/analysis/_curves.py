@@ -16,12 +16,17 @@ def curve_summary(x: np.ndarray, lengths: np.ndarray, *, mode: Literal["min", "m
 
     - ``best_val``: the best finite value (smallest for ``mode="min"``, largest for ``"max"``); NaN if none.
     - ``final_val``: the last value of the run, NaN if it is not finite (a run that ended diverged).
-    - ``val_auc``: trapezoidal area under the finite points (at their epoch positions) divided by the distance
-      from the first to the last finite point, i.e. the curve's mean height, comparable across run lengths; the
-      value itself for a single finite point; NaN for none.
+    - ``val_auc``: trapezoidal area under the finite points (at their positions in epoch order) divided by the
+      distance from the first to the last finite point, i.e. the curve's mean height, comparable across run
+      lengths; the value itself for a single finite point; NaN for none.
     """
     x = np.asarray(x, dtype=np.float64)
     lengths = np.asarray(lengths, dtype=np.int64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return _summary(x, lengths, mode)
+
+
+def _summary(x: np.ndarray, lengths: np.ndarray, mode: str) -> dict[str, np.ndarray]:
     rows, ncols = x.shape
     finite = np.isfinite(x) & (np.arange(ncols) < lengths[:, None])
     any_finite = finite.any(axis=1)
@@ -43,8 +48,7 @@ def curve_summary(x: np.ndarray, lengths: np.ndarray, *, mode: Literal["min", "m
     area = np.where(pairs, heights * (np.arange(ncols) - previous), 0.0).sum(axis=1)
     first = np.argmax(finite, axis=1)
     span = (latest[:, -1] - first) if ncols else np.zeros(rows, np.int64)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        auc = np.where(span > 0, area / np.maximum(span, 1), x[np.arange(rows), first] if ncols else np.nan)
+    auc = np.where(span > 0, area / np.maximum(span, 1), x[np.arange(rows), first] if ncols else np.nan)
     return {
         "best_val": np.where(any_finite, best, np.nan),
         "final_val": final,

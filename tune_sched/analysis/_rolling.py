@@ -1,9 +1,10 @@
 """Trailing-window statistics on a batch of series (one row per run), vectorised over rows and time.
 
 Every function takes a 2-D float array ``x`` of shape (runs, steps); shorter runs are padded with NaN at the end.
-Non-finite values (NaN, +-inf) never enter a statistic, and a value never sees itself: the statistics at column
-``i`` describe the finite values among ``x[:, i - window : i]``. Each row is computed independently, with the same
-operations in the same order whatever the other rows are, so a run gives bit-identical results alone or in a batch.
+Non-finite values (NaN, +-inf) never enter a window statistic, and a value never sees itself: the statistics at
+column ``i`` describe the finite values among ``x[:, i - window : i]``. Each row is computed independently, with
+the same operations in the same order whatever the other rows are, so a run gives bit-identical results alone or
+in a batch.
 """
 
 from __future__ import annotations
@@ -85,16 +86,19 @@ def forward_filled(x: np.ndarray) -> np.ndarray:
 def trailing_ema(x: np.ndarray, alpha: float) -> np.ndarray:
     """Exponential moving average ``e[i] = alpha * x[i] + (1 - alpha) * e[i - 1]``, started at the first value.
 
-    Non-finite values are skipped (the average carries over them); rows without a finite value are all NaN.
-    Computed block by block in closed form, ``e[s + m] = c**(m + 1) * e[s - 1] + alpha * sum_l c**(m - l) x[s + l]``
-    with ``c = 1 - alpha``, with blocks short enough that ``c**-m`` cannot overflow.
+    A non-finite value counts as a repeat of the last finite value before it (``forward_filled``); rows without a
+    finite value are all NaN. Computed block by block in closed form, with ``c = 1 - alpha``:
+    ``e[s + m] = c**(m + 1) * e[s - 1] + alpha * sum_l c**(m - l) * x[s + l]``, in blocks short enough that
+    ``c**-m`` cannot overflow.
     """
     rows, n = x.shape
+    if n == 0:
+        return np.zeros((rows, 0))
     filled = forward_filled(x)
-    empty = np.isnan(filled[:, 0]) if n else np.zeros(rows, bool)
+    empty = np.isnan(filled[:, 0])
     filled[empty] = 0.0
     decay = 1.0 - alpha
-    if n == 0 or decay == 0.0:
+    if decay == 0.0:
         out = filled
     else:
         block = int(max(1, min(256, 600.0 / -np.log(decay))))

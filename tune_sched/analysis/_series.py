@@ -19,7 +19,8 @@ from tune_sched.errors import UsageError, unknown_name
 
 __all__ = ["Batch", "RunSeries", "batches", "run_series"]
 
-_BATCH_CELLS = 1 << 20  # values per batch: keeps the temporaries of the rolling statistics in cache-sized pieces
+_BATCH_CELLS = 1 << 20  # values per batch: keeps the temporaries of the rolling statistics small
+_MAX_CODE = 1 << 62
 
 
 @dataclass(frozen=True)
@@ -48,46 +49,53 @@ def run_series(source: Any, *, by: Sequence[str], value: str, order: str | None,
     Args:
         source: Parquet file path, ``pyarrow.Table`` or ``pandas.DataFrame``.
         by: columns naming a run (e.g. ``("config_id", "seed")``); the runs come out sorted by them.
-        value: the float column to analyse (null counts as NaN).
-        order: the column that orders a run's rows (``"step"``, ``"epoch"``); ``None`` keeps the table's order.
+        value: the numeric column to analyse (null counts as NaN).
+        order: the integer column that orders a run's rows (``"step"``, ``"epoch"``); None keeps the table's order.
         what: the table's name for error messages (``"steps"``).
 
     Raises:
-        UsageError: a missing column (listing the available ones), missing run keys, or two rows with the same
-            run and order value.
+        UsageError: a missing column (listing the available ones), missing run keys or order values, or two rows
+            with the same run and order value.
     """
     by = [by] if isinstance(by, str) else list(by)
     if not by:
         raise UsageError("must name at least one column", path="by", fix="use e.g. by=('config_id', 'seed')")
-    wanted = [*by, *([order] if order else []), value]
-    columns = _read_columns(source, wanted, what, keys=by)
-    codes = _run_codes([columns[c] for c in by], by, what)
-    ranks = np.asarray(columns[order], dtype=np.int64) if order else np.zeros(codes.size, np.int64)
-    values = np.asarray(columns[value], dtype=np.float64)
-    rows = None  # row positions in the source when it had to be sorted
-    if not _is_ordered(codes, ranks, strict=order is not None):
+    columns = _read_columns(source, [*by, *([order] if order else []), value], what, keys=by)
+    codes = np.zeros(len(columns[value]), np.int64)
+    radix_product, decoders = 1, []
+    for name in by:
+        key, radix, decode = _key_codes(columns[name], f"{what}.{name}")
+        if radix_product * radix >= _MAX_CODE:  # compact before mixing in the next column
+            codes = pd.factorize(codes, sort=True)[0]
+            radix_product = int(codes.max()) + 1
+        codes = codes * radix + key
+        radix_product *= radix
+        decoders.append(decode)
+    ranks = _integers(columns[order], f"{what}.{order}") if order else np.zeros(codes.size, np.int64)
+    values = _floats(columns[value])
+
+    rows = None  # positions in the source, when it had to be sorted
+    if not _is_ordered(codes, ranks):
         rows = np.lexsort((ranks, codes)) if order else np.argsort(codes, kind="stable")
         codes, ranks, values = codes[rows], ranks[rows], values[rows]
     if order and codes.size > 1:
-        same = (codes[1:] == codes[:-1]) & (ranks[1:] == ranks[:-1])
+        same = (np.diff(codes) == 0) & (np.diff(ranks) == 0)
         if same.any():
-            i = int(np.argmax(same))
             raise UsageError(
-                f"{what} table has two rows for {order} {ranks[i]} of the same run", path=f"{what}.{order}",
+                f"two rows of the same run have {order} {ranks[int(np.argmax(same))]}", path=f"{what}.{order}",
                 fix=f"keep one row per ({', '.join(by)}, {order})",
             )
-    offsets = np.concatenate([[0], np.flatnonzero(np.diff(codes)) + 1]).astype(np.int64) if codes.size else codes
+    offsets = np.flatnonzero(np.diff(codes, prepend=-1)).astype(np.int64)
     lengths = np.diff(np.append(offsets, codes.size))
     firsts = offsets if rows is None else rows[offsets]
-    keys = pd.DataFrame({c: _take(columns[c], firsts) for c in by})
+    keys = pd.DataFrame({name: decode(firsts) for name, decode in zip(by, decoders)})
     return RunSeries(keys=keys, values=values, offsets=offsets, lengths=lengths)
 
 
 def batches(series: RunSeries, window_for: Callable[[int], int]) -> Iterator[Batch]:
-    """Batches of runs sharing the same window ``window_for(length)``, each at most about 1M values."""
-    windows = np.array([window_for(int(n)) for n in np.unique(series.lengths)])
-    by_length = dict(zip(np.unique(series.lengths).tolist(), windows.tolist()))
-    run_windows = np.array([by_length[n] for n in series.lengths.tolist()], dtype=np.int64)
+    """Batches of runs sharing the same window ``window_for(length)``, each of about 1M values at most."""
+    distinct, inverse = np.unique(series.lengths, return_inverse=True)
+    run_windows = np.array([window_for(int(n)) for n in distinct], dtype=np.int64)[inverse]
     for window in np.unique(run_windows).tolist():
         runs = np.flatnonzero(run_windows == window)
         start = 0
@@ -102,40 +110,41 @@ def batches(series: RunSeries, window_for: Callable[[int], int]) -> Iterator[Bat
 def _padded(series: RunSeries, runs: np.ndarray) -> np.ndarray:
     lengths = series.lengths[runs]
     width = int(lengths.max()) if runs.size else 0
-    contiguous = runs.size and runs[-1] - runs[0] == runs.size - 1
-    if contiguous and (lengths == width).all():
-        first = series.offsets[runs[0]]
+    if runs.size and runs[-1] - runs[0] == runs.size - 1 and (lengths == width).all():
+        first = series.offsets[runs[0]]  # equal lengths, consecutive runs: a view, no copy
         return series.values[first : first + width * runs.size].reshape(runs.size, width)
     out = np.full((runs.size, width), np.nan)
     within = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-    out[np.repeat(np.arange(runs.size), lengths), within] = series.values[np.repeat(series.offsets[runs], lengths) + within]
+    source = np.repeat(series.offsets[runs], lengths) + within
+    out[np.repeat(np.arange(runs.size), lengths), within] = series.values[source]
     return out
 
 
 def _read_columns(source: Any, wanted: list[str], what: str, *, keys: list[str]) -> dict[str, Any]:
-    """The wanted columns as numpy arrays or pandas Series, reading nothing else from a file.
+    """The wanted columns (pyarrow ChunkedArrays, or pandas Series for a DataFrame), reading nothing else.
 
-    String ``keys`` columns are read from Parquet as dictionaries (categoricals): no Python string per row.
+    String ``keys`` columns are read from Parquet as dictionaries: no Python string per row.
     """
     import pyarrow as pa
 
+    wanted = list(dict.fromkeys(wanted))
     if isinstance(source, pd.DataFrame):
         _check_columns(list(source.columns), wanted, what)
-        return {c: _pandas_column(source[c]) for c in dict.fromkeys(wanted)}
+        return {c: source[c] for c in wanted}
     if isinstance(source, (str, Path)):
         import pyarrow.parquet as pq
 
         schema = pq.read_schema(source)
         _check_columns(schema.names, wanted, what)
-        text = [k for k in keys if pa.types.is_string(schema.field(k).type) or pa.types.is_large_string(schema.field(k).type)]
-        source = pq.read_table(source, columns=list(dict.fromkeys(wanted)), read_dictionary=text or None)
+        text = [k for k in keys if pa.types.is_string(schema.field(k).type) or pa.types.is_large_string(
+            schema.field(k).type)]
+        source = pq.read_table(source, columns=wanted, read_dictionary=text or None)
     if not isinstance(source, pa.Table):
         raise UsageError(
-            f"{what} must be a Parquet path, a pyarrow.Table or a pandas.DataFrame, but got {type(source).__name__}",
-            path=what,
+            f"must be a Parquet path, a pyarrow.Table or a pandas.DataFrame, but got {type(source).__name__}", path=what
         )
     _check_columns(source.column_names, wanted, what)
-    return {c: _arrow_column(source.column(c)) for c in dict.fromkeys(wanted)}
+    return {c: source.column(c) for c in wanted}
 
 
 def _check_columns(names: list[str], wanted: list[str], what: str) -> None:
@@ -144,48 +153,60 @@ def _check_columns(names: list[str], wanted: list[str], what: str) -> None:
             raise unknown_name(f"column of the {what} table", name, names, path=what)
 
 
-def _arrow_column(column: Any) -> Any:
+def _key_codes(column: Any, path: str) -> tuple[np.ndarray, int, Callable[[np.ndarray], np.ndarray]]:
+    """Integer codes ordered like the column's values, their number of possible values, and a decoder.
+
+    The decoder gives the key values at row positions. Dictionary and small-range integer columns need no hashing.
+    """
     import pyarrow as pa
 
-    if pa.types.is_integer(column.type) or pa.types.is_floating(column.type):
-        if column.null_count and pa.types.is_integer(column.type):
-            return column.to_pandas()  # float with NaN: caught as missing keys or NaN values
-        return column.to_numpy()
-    return column.to_pandas()
+    if column.null_count if isinstance(column, pa.ChunkedArray) else column.isna().any():
+        raise UsageError("has missing values", path=path, fix="every row needs its run key")
+    if isinstance(column, pa.ChunkedArray):
+        if pa.types.is_dictionary(column.type):
+            array = column.combine_chunks()
+            indices = array.indices.to_numpy()
+            words = array.dictionary.to_numpy(zero_copy_only=False)
+            rank = np.empty(len(words), np.int64)
+            rank[np.argsort(words, kind="stable")] = np.arange(len(words))
+            return rank[indices], len(words), lambda rows: words[indices[rows]]
+        column = column.to_numpy() if pa.types.is_integer(column.type) else column.to_pandas()
+    elif pd.api.types.is_integer_dtype(column.dtype):
+        column = column.to_numpy(dtype=np.int64)
+    if isinstance(column, np.ndarray) and column.dtype.kind in "iu" and column.size:
+        low, high = int(column.min()), int(column.max())
+        if high - low < max(1 << 20, 4 * column.size):
+            return column.astype(np.int64) - low, high - low + 1, lambda rows: column[rows]
+    codes, uniques = pd.factorize(column, sort=True)
+    uniques = np.asarray(uniques)
+    return codes.astype(np.int64), max(len(uniques), 1), lambda rows: uniques[codes[rows]]
 
 
-def _pandas_column(column: pd.Series) -> Any:
-    if pd.api.types.is_integer_dtype(column.dtype) and not column.hasnans:
+def _integers(column: Any, path: str) -> np.ndarray:
+    import pyarrow as pa
+
+    if isinstance(column, pa.ChunkedArray) and pa.types.is_integer(column.type) and not column.null_count:
+        return column.to_numpy().astype(np.int64, copy=False)
+    if isinstance(column, pd.Series) and pd.api.types.is_integer_dtype(column.dtype) and not column.hasnans:
         return column.to_numpy(dtype=np.int64)
-    if pd.api.types.is_float_dtype(column.dtype):
-        return column.to_numpy(dtype=np.float64, na_value=np.nan)
-    return column
+    values = _floats(column)
+    if not np.isfinite(values).all() or (values != np.round(values)).any():
+        raise UsageError("must hold an integer in every row", path=path, fix="fill in the missing values")
+    return values.astype(np.int64)
 
 
-def _run_codes(columns: list[Any], by: list[str], what: str) -> np.ndarray:
-    """One int64 code per row whose order is the lexicographic order of the rows' ``by`` values."""
-    codes = np.zeros(len(columns[0]), np.int64)
-    for name, column in zip(by, columns):
-        c, u = pd.factorize(column, sort=True)
-        if (c < 0).any():
-            raise UsageError(f"{what} table has rows without a {name}", path=f"{what}.{name}", fix="fill in every run key")
-        if codes.size and int(codes.max()) >= (1 << 62) // max(len(u), 1):
-            codes = pd.factorize(codes, sort=True)[0]  # compact before mixing in the next column
-        codes = codes * len(u) + c
-    return codes
+def _floats(column: Any) -> np.ndarray:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if isinstance(column, pa.ChunkedArray):
+        return np.asarray(pc.cast(column, pa.float64()).to_numpy(), dtype=np.float64)
+    return np.asarray(column.to_numpy(dtype=np.float64, na_value=np.nan), dtype=np.float64)
 
 
-def _take(column: Any, rows: np.ndarray) -> Any:
-    return column.iloc[rows].to_numpy() if isinstance(column, pd.Series) else column[rows]
-
-
-def _is_ordered(codes: np.ndarray, ranks: np.ndarray, *, strict: bool) -> bool:
+def _is_ordered(codes: np.ndarray, ranks: np.ndarray) -> bool:
+    """Whether rows are grouped by run in code order, with ranks non-decreasing within each run."""
     if codes.size < 2:
         return True
-    step = np.diff(codes)
-    if (step < 0).any():
-        return False
-    if not strict:
-        return True
-    within = step == 0
-    return bool((ranks[1:][within] >= ranks[:-1][within]).all())
+    code_step = np.diff(codes)
+    return bool((code_step >= 0).all() and ((code_step > 0) | (np.diff(ranks) >= 0)).all())

@@ -11,7 +11,7 @@ Window scaling: the window is ``window`` values (default 128) but at most a quar
 of the ``W`` values before it are finite, so the first ``W // 2`` values are never spikes.
 
 Episodes: consecutive spikes are grouped until a fast exponential moving average of the series (``ema_alpha``,
-non-finite values skipped) is back within ``recovery_tol`` (relative) of the pre-spike level; see
+non-finite values read as the last finite one) is back within ``recovery_tol`` (relative) of the pre-spike level; see
 ``tune_sched.analysis.spikes``.
 
 YAML (the same keys as the keyword arguments of ``detect_spikes``)::
@@ -61,7 +61,7 @@ class SpikeRule:
         """Validate a mapping (YAML block or keyword arguments); errors name the key path and the valid keys."""
         data = as_mapping(data, path or "spikes")
         name = as_choice(data.get("rule", "zscore"), RULES, join(path, "rule"), what="spike rule")
-        check_keys(data, ("rule", *RULES[name].settings, *_SHARED), path, what=f"setting of spike rule {name!r}")
+        check_keys(data, ("rule", *RULES[name].settings, *_SHARED), path, what=f"{name} setting")
         out = cls(rule=name)  # type: ignore[arg-type]
         for key, value in data.items():
             if key != "rule":

@@ -6,7 +6,8 @@ steps) take a few seconds on two cores. Only the needed Parquet columns are read
 
 Example:
     >>> import pandas as pd
-    >>> steps = pd.DataFrame({"config_id": "a", "seed": 0, "step": range(60), "train_loss": [1.0] * 40 + [9.0] + [1.0] * 19})
+    >>> loss = [1.0] * 40 + [9.0] + [1.0] * 19
+    >>> steps = pd.DataFrame({"config_id": "a", "seed": 0, "step": range(60), "train_loss": loss})
     >>> spike_table(steps)[["config_id", "seed", "spike_count", "diverged"]].to_dict("records")
     [{'config_id': 'a', 'seed': 0, 'spike_count': 1, 'diverged': False}]
 """
@@ -21,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from tune_sched.analysis._curves import CURVE_COLUMNS, curve_summary
-from tune_sched.analysis._episodes import RUN_STAT_COLUMNS, find_episodes, run_statistics
+from tune_sched.analysis._episodes import RUN_STAT_COLUMNS, EpisodeColumns, find_episodes, run_statistics
 from tune_sched.analysis._series import batches, run_series
 from tune_sched.analysis.spike_rules import effective_window, make_rule
 from tune_sched.config._check import as_choice
@@ -29,6 +30,12 @@ from tune_sched.config._check import as_choice
 __all__ = ["EPISODE_COLUMNS", "SpikeAnalysis", "spike_analysis", "spike_episodes", "spike_table"]
 
 EPISODE_COLUMNS = ("start", "peak", "peak_value", "peak_ratio", "pre_level", "end", "recovery_steps", "recovered")
+
+_STAT_DTYPES = {
+    "n_values": np.int64, "n_nonfinite": np.int64, "first_nonfinite": np.int64, "spike_count": np.int64,
+    "spike_rate": np.float64, "max_peak_ratio": np.float64, "mean_recovery": np.float64,
+    "frac_in_episodes": np.float64, "unrecovered": bool, "diverged": bool,
+}
 
 
 @dataclass(frozen=True)
@@ -102,15 +109,10 @@ def spike_episodes(steps: Any, **options: Any) -> pd.DataFrame:
     return spike_analysis(steps, **options).episodes
 
 
-_STAT_DTYPES = {
-    "n_values": np.int64, "n_nonfinite": np.int64, "first_nonfinite": np.int64, "spike_count": np.int64,
-    "spike_rate": np.float64, "max_peak_ratio": np.float64, "mean_recovery": np.float64,
-    "frac_in_episodes": np.float64, "unrecovered": bool, "diverged": bool,
-}
-
-
-def _episode_frame(keys: pd.DataFrame, parts: list[tuple[np.ndarray, Any]]) -> pd.DataFrame:
+def _episode_frame(keys: pd.DataFrame, parts: list[tuple[np.ndarray, EpisodeColumns]]) -> pd.DataFrame:
+    """One row per episode: the run's keys, then the episode fields; sorted by run, then start."""
     runs = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, np.int64)
+
     def column(name: str) -> np.ndarray:
         return np.concatenate([getattr(p[1], name) for p in parts]) if parts else np.zeros(0)
 

@@ -5,8 +5,9 @@ grouped into episodes: an episode starts at a spike, its pre-spike level is a fa
 it, and it ends at the first later value that is no spike and where the EMA is back within ``recovery_tol``
 (default 10 %) of the pre-spike level. An episode still open when the series ends is unrecovered.
 
-NaN and inf values are never spikes and never enter a statistic (the windows and the EMA skip them); they are
-counted in ``run_spike_stats`` (``n_nonfinite``, ``first_nonfinite``) and make the run ``diverged``.
+NaN and inf values are never spikes and never enter a window statistic (the EMA treats one as a repeat of the last
+finite value); they are counted in ``run_spike_stats`` (``n_nonfinite``, ``first_nonfinite``) and make the run
+``diverged``.
 
 Example:
     >>> import numpy as np

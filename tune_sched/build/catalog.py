@@ -30,9 +30,9 @@ __all__ = [
     "LR_SCHEDULERS",
     "OPTIMIZERS",
     "KwargSpec",
-    "check_warmup_shorter",
     "LRSchedulerSpec",
     "OptimizerSpec",
+    "check_warmup_shorter",
     "get_lr_scheduler_spec",
     "get_optimizer_spec",
     "list_lr_schedulers",
@@ -328,7 +328,7 @@ def _check_scheduler(cfg: Any, path: str, *, outer: bool) -> dict[str, Any]:
         if spec.needs_monitor and "steps" in out["warmup"] and out.get("interval", spec.interval) == "epoch":
             raise UsageError(
                 "a warmup in steps cannot wrap ReduceLROnPlateau stepped per epoch (it would need a metric every "
-                "step)", path=join(path, "warmup", "steps"), fix="use warmup: {epochs: N, start_factor: f}",
+                "step)", path=join(join(path, "warmup"), "steps"), fix="use warmup: {epochs: N, start_factor: f}",
             )
     return out
 

@@ -137,7 +137,7 @@ def _plan_warmup(warmup: Mapping[str, Any], interval: Interval, run: RunLength,
 def _warn_warmup_length(warmup_steps: int, total: int | None, path: str) -> None:
     if total is not None and warmup_steps >= total:
         warnings.warn(f"{path}.warmup: the warmup ({warmup_steps} scheduler steps) is not shorter than the run "
-                      f"({total}); the schedule after it never runs", UserWarning, stacklevel=4)
+                      f"({total}); the schedule after it never runs", UserWarning, stacklevel=2)
 
 
 def _build(optimizer: Optimizer, node: Mapping[str, Any], length: int | None, *, interval: Interval,
@@ -149,12 +149,15 @@ def _build(optimizer: Optimizer, node: Mapping[str, Any], length: int | None, *,
     _fill_length(spec, kwargs, length, interval, path)
     _warn_likely_mistakes(spec, kwargs, length, interval, path)
     if spec.composite:
+        children = node["schedulers"]
+        lengths = _child_lengths(spec, kwargs, length, len(children))
         kwargs["schedulers"] = [
             _build(optimizer, child, child_length, interval=interval, path=join(join(path, "schedulers"), i))
-            for i, (child, child_length) in enumerate(zip(node["schedulers"], _child_lengths(spec, kwargs, length)))
+            for i, (child, child_length) in enumerate(zip(children, lengths))
         ]
     if spec.source == "tune_sched":
-        return OWN_SCHEDULERS[spec.name](optimizer, **kwargs)
+        defaults = {k: s.default for k, s in spec.kwargs.items() if not s.required}
+        return OWN_SCHEDULERS[spec.name](optimizer, **{**defaults, **kwargs})
     try:
         return getattr(torch.optim.lr_scheduler, spec.name)(optimizer=optimizer, **kwargs)
     except (ValueError, TypeError) as err:
@@ -186,24 +189,25 @@ def _fill_length(spec: LRSchedulerSpec, kwargs: dict[str, Any], length: int | No
         check_warmup_shorter(kwargs["warmup_epochs"], kwargs["max_epochs"], join(path, "max_epochs"))
 
 
-def _child_lengths(spec: LRSchedulerSpec, kwargs: Mapping[str, Any], length: int | None) -> list[int | None]:
+def _child_lengths(spec: LRSchedulerSpec, kwargs: Mapping[str, Any], length: int | None,
+                   count: int) -> list[int | None]:
     if spec.name == "SequentialLR":
         bounds = [0, *kwargs["milestones"]]
         spans: list[int | None] = [b - a for a, b in zip(bounds, bounds[1:])]
         return [*spans, None if length is None else length - bounds[-1]]
-    return [length] * 64  # ChainedScheduler: every child runs the whole time (zip stops at the last child)
+    return [length] * count  # ChainedScheduler: every child runs the whole time
 
 
 def _warn_likely_mistakes(spec: LRSchedulerSpec, kwargs: Mapping[str, Any], length: int | None,
                           interval: Interval, path: str) -> None:
     def warn(message: str) -> None:
-        warnings.warn(f"{path}: {message}", UserWarning, stacklevel=5)
+        warnings.warn(f"{path}: {message}", UserWarning, stacklevel=2)
 
     name = spec.name
     if name == "OneCycleLR" and interval == "epoch":
         warn("OneCycleLR is stepped once per epoch (interval: epoch); it is meant to move every batch: set "
              "interval: step")
-    if length is None:
+    if length is None or length < 1:  # unknown, or nothing left after a warmup (warned about already)
         return
     if name == "OneCycleLR":
         planned = kwargs.get("total_steps") or (kwargs.get("epochs") or 0) * (kwargs.get("steps_per_epoch") or 0)
@@ -225,25 +229,23 @@ def _warn_likely_mistakes(spec: LRSchedulerSpec, kwargs: Mapping[str, Any], leng
         warn(f"{name} changes the LR only after the run ({length} scheduler steps) has ended")
 
 
-def _own(factor: Callable[..., float], per_group: bool) -> Callable[..., LambdaLR]:
-    """A builder of LambdaLR from a pure factor function (bound with functools.partial, so it pickles)."""
-    return functools.partial(_lambda_lr, factor=factor, per_group=per_group)
-
-
-def _lambda_lr(optimizer: Optimizer, *, factor: Callable[..., float], per_group: bool, **params: Any) -> LambdaLR:
-    if per_group:  # absolute LRs (eta_min, warmup_start_lr): the multiplier depends on each group's base LR
-        return LambdaLR(optimizer, [
-            functools.partial(factor, base_lr=float(g.get("initial_lr", g["lr"])), **params)
-            for g in optimizer.param_groups
-        ])
-    return LambdaLR(optimizer, functools.partial(factor, **params))
+def _linear_warmup_cosine(optimizer: Optimizer, *, warmup_epochs: int, max_epochs: int, warmup_start_lr: float,
+                          eta_min: float) -> LambdaLR:
+    # eta_min and warmup_start_lr are absolute LRs, so each group's multiplier depends on its own base LR
+    return LambdaLR(optimizer, [
+        functools.partial(linear_warmup_cosine_annealing_factor, base_lr=float(g.get("initial_lr", g["lr"])),
+                          warmup_epochs=warmup_epochs, max_epochs=max_epochs, warmup_start_lr=warmup_start_lr,
+                          eta_min=eta_min)
+        for g in optimizer.param_groups
+    ])
 
 
 def _linear_decay(optimizer: Optimizer, *, T: int, final_fraction: float) -> LambdaLR:  # noqa: N803 (config key)
-    return _lambda_lr(optimizer, factor=linear_decay_factor, per_group=False, total=T, final_fraction=final_fraction)
+    return LambdaLR(optimizer, functools.partial(linear_decay_factor, total=T, final_fraction=final_fraction))
 
 
+# Our own families (declared, with their kwargs and defaults, in tune_sched.build.catalog).
 OWN_SCHEDULERS: dict[str, Callable[..., LRScheduler]] = {
-    "LinearWarmupCosineAnnealingLR": _own(linear_warmup_cosine_annealing_factor, per_group=True),
+    "LinearWarmupCosineAnnealingLR": _linear_warmup_cosine,
     "LinearDecayLR": _linear_decay,
 }

@@ -51,7 +51,11 @@ def as_float(value: Any, path: str, *, min: float | None = None, positive: bool 
             value = float(value)
         except ValueError:
             pass
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    try:
+        finite = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    except OverflowError:  # an int too large for a float
+        finite = False
+    if not finite:
         raise UsageError(f"must be a finite number, but got {_show(value)}", path=path)
     value = float(value)
     if positive and value <= 0:

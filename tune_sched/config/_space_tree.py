@@ -28,9 +28,15 @@ __all__ = [
     "Dimension",
     "EndsChooser",
     "Family",
+    "Fixed",
     "GridChooser",
+    "ListNode",
+    "MappingNode",
+    "OneOf",
+    "Searched",
     "TrialChooser",
     "contains_search",
+    "not_enumerable",
     "parse_template",
     "space_path",
 ]
@@ -258,6 +264,15 @@ def space_path(path: str | None, records: Records) -> str | None:
     return path if best is None else best[1] + path[len(best[0]):]
 
 
+def not_enumerable(dist: Categorical | Range, path: str) -> UsageError:
+    """The error for a continuous range in a grid, naming it and the fix."""
+    return UsageError(
+        f"{dist.describe()} is a continuous range, which a grid cannot list", path=path,
+        fix="give it a step, e.g. {min: 0.1, max: 0.5, step: 0.1}, or values: [...], "
+        "or use search.algorithm: optuna or random",
+    )
+
+
 class TrialChooser:
     """Samples with an Optuna trial, define-by-run: a family's kwargs are suggested only when it is chosen."""
 
@@ -307,11 +322,7 @@ class GridChooser:
     def value(self, dist: Categorical | Range, name: str, path: str) -> tuple[Any, str]:
         size = dist.size
         if size is None:
-            raise UsageError(
-                f"{dist.describe()} is a continuous range, which a grid cannot list", path=path,
-                fix="give it a step, e.g. {min: 0.1, max: 0.5, step: 0.1}, or values: [...], "
-                "or use search.algorithm: optuna or random",
-            )
+            raise not_enumerable(dist, path)
         return dist.point(self._decide(size))
 
     def branch(self, node: OneOf, name: str) -> str:

@@ -45,10 +45,6 @@ class Constant:
 
     value: Any
 
-    def first(self) -> Any:
-        """The value (a fresh copy, so callers may mutate it)."""
-        return copy.deepcopy(self.value)
-
 
 @dataclass(frozen=True)
 class Categorical:
@@ -114,13 +110,12 @@ class Range:
         return int((_dec(self.high) - _dec(self.low)) / _dec(self.step)) + 1
 
     def point(self, index: int) -> tuple[Any, str]:
-        """The ``index``-th grid point (ints, or floats on the exact decimal grid) and its key-path suffix.
+        """The ``index``-th grid point (``0 <= index < size``) and its key-path suffix in the space.
 
-        Index 0 is ``min`` and the last index is ``max`` (suffixes ``.min`` and ``.max``); a continuous range
-        has only those two points (used for the load-time checks, never for a grid).
+        Ints, or floats on the exact decimal grid (``0.1 + 2 * 0.1`` is ``0.3``). Index 0 is ``min`` and the last
+        is ``max`` (suffixes ``.min`` and ``.max``); a continuous range has only those two.
         """
-        size = self.size
-        last = (size or 2) - 1
+        last = (self.size or 2) - 1
         if index <= 0:
             return self.low, ".min"
         if index >= last:

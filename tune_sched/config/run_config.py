@@ -166,11 +166,12 @@ class RunConfig:
                 kw["datamodule"] = _import_path(data["datamodule"], p("datamodule"))
             kw["datamodule_kwargs"] = dict(as_mapping(data.get("datamodule_kwargs"), p("datamodule_kwargs")))
         else:
-            from tune_sched.train.tasks.registry import TASK_NAMES
+            from tune_sched.train.tasks.registry import TASK_NAMES, validate_task_kwargs
 
             if task is not None:
                 kw["task"] = as_choice(task, TASK_NAMES, p("task"), what="task")
             kw["task_kwargs"] = dict(as_mapping(data.get("task_kwargs"), p("task_kwargs")))
+            validate_task_kwargs(kw.get("task", cls.task), kw["task_kwargs"], path=p("task_kwargs"))
             for key in ("module_kwargs", "datamodule", "datamodule_kwargs"):
                 if data.get(key):
                     raise UsageError(f"'{key}' needs 'module'", path=p(key), fix="set module: 'pkg.mod:Class'")

@@ -43,11 +43,12 @@ from tune_sched.config._space_tree import (
     Searched,
     TrialChooser,
     contains_search,
+    not_enumerable,
     parse_template,
     space_path,
 )
 from tune_sched.config.distributions import Categorical, is_distribution
-from tune_sched.config.run_config import RunConfig
+from tune_sched.config.run_config import RunConfig, TrainerConfig
 from tune_sched.config.search_settings import (
     PrunerSettings,
     Resources,
@@ -123,7 +124,7 @@ class SearchSpace:
         )
         space._check_run_configs()
         if settings.algorithm == "grid":
-            space.grid()
+            space._check_grid()
         return space
 
     def sample(self, trial: Any) -> dict[str, Any]:
@@ -147,17 +148,7 @@ class SearchSpace:
             UsageError: a continuous range (no step) is in the space, naming it and the fix; or the grid has
                 more than 100,000 points.
         """
-        continuous = next(
-            (n for n in self._tree.walk() if isinstance(n, Searched) and n.dist.size is None), None
-        )
-        if continuous is not None:
-            GridChooser([]).value(continuous.dist, "", continuous.path)  # raises the UsageError that names it
-        count = self.grid_size()
-        if count > MAX_GRID:
-            raise UsageError(
-                f"the grid has {count:,} configs, more than {MAX_GRID:,}", path="search.algorithm",
-                fix="use fewer values or larger steps, or algorithm: random or optuna",
-            )
+        self._check_grid()
         configs: list[dict[str, Any]] = []
         decisions: list[int] | None = []
         while decisions is not None:
@@ -194,7 +185,7 @@ class SearchSpace:
         lines.append(f"seeds: {', '.join(map(str, self.seeds))} ({len(self.seeds)} runs per config)")
         lines.append(f"objective: {self.mode} {self.metric}, scored across seeds")
         budget = [f"{what} x {len(self.seeds)} seeds = {runs} runs"]
-        budget.append(f"at most {s.max_concurrent} at once" if s.max_concurrent else "as many at once as resources allow")
+        budget.append(f"at most {s.max_concurrent} at once" if s.max_concurrent else "as many at once as fit")
         if s.time_budget_s is not None:
             budget.append(f"time budget {s.time_budget_s:g} s")
         epochs = self._max_epochs()
@@ -252,6 +243,17 @@ class SearchSpace:
             source["trainer"] = {**(trainer or {}), "max_epochs": as_int(max_epochs, "--max-epochs", min=1)}
         return SearchSpace.from_dict(source)
 
+    def _check_grid(self) -> None:
+        continuous = next((n for n in self._tree.walk() if isinstance(n, Searched) and n.dist.size is None), None)
+        if continuous is not None:
+            raise not_enumerable(continuous.dist, continuous.path)
+        count = self.grid_size()
+        if count > MAX_GRID:
+            raise UsageError(
+                f"the grid has {count:,} configs, more than {MAX_GRID:,}", path="search.algorithm",
+                fix="use fewer values or larger steps, or algorithm: random or optuna",
+            )
+
     def _concrete(self, chooser: Any, records: list[tuple[str, str]] | None = None) -> dict[str, Any]:
         out = self._tree.materialise(chooser, "", "", records)
         out["metric"] = self.metric
@@ -275,9 +277,12 @@ class SearchSpace:
                     raise _in_space(err, records, chooser.chosen) from None
 
     def _max_epochs(self) -> int | None:
-        trainer = self.template.get("trainer")
-        epochs = trainer.get("max_epochs", 10) if isinstance(trainer, Mapping) else 10 if trainer is None else None
-        return epochs if isinstance(epochs, int) and not isinstance(epochs, bool) else None
+        """``trainer.max_epochs`` when it is one known int (not searched), else None."""
+        trainer = self.template.get("trainer") or {}
+        if not isinstance(trainer, Mapping) or is_distribution(trainer):
+            return None
+        epochs = trainer.get("max_epochs", TrainerConfig().max_epochs)
+        return epochs if type(epochs) is int else None
 
 
 def _in_space(err: UsageError, records: list[tuple[str, str]], chosen: Mapping[str, str]) -> UsageError:
@@ -303,7 +308,7 @@ def load_search_space(path: str | Path) -> SearchSpace:
     """Read and validate a search space YAML file.
 
     Example:
-        >>> space = load_search_space("search_spaces/fno2d.yaml")  # doctest: +SKIP
+        >>> space = load_search_space("space.yaml")  # doctest: +SKIP
         >>> print(space.summary())  # doctest: +SKIP
     """
     from tune_sched.config._yaml import read_yaml

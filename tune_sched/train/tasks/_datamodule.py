@@ -1,8 +1,8 @@
 """FieldPairDataModule: train/val (input field, target field) pairs generated on the fly, for the built-in tasks.
 
-A subclass supplies ``make_pairs(count, seed) -> (inputs, targets)``, a function of its kwargs that draws its
-randomness only from ``seed`` (a local ``torch.Generator``) and is cached per process (``functools.lru_cache``), so
-several training seeds of one config build the data once. Train and validation sets use different seeds derived
+A subclass sets ``pairs``, a function ``(resolution, count, seed) -> (inputs, targets)`` that draws its randomness
+only from ``seed`` (a local ``torch.Generator``) and is cached per process (``functools.lru_cache``), so several
+training seeds of one config build the data once. Train and validation sets use different seeds derived
 from ``data_seed`` (``2 * data_seed`` and ``2 * data_seed + 1``): the validation set does not change with
 ``n_train``, and no data depends on the training seed or consumes the global RNG.
 
@@ -14,7 +14,8 @@ DataModules of one process and must not be modified in place.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import ClassVar
 
 import pytorch_lightning as pl
 import torch
@@ -31,10 +32,21 @@ def split_seed(data_seed: int, split: str) -> int:
 
 
 class FieldPairDataModule(pl.LightningDataModule):
-    """Generated (input, target) field pairs shaped ``[N, 1, H, W]``; subclasses define ``make_pairs``."""
+    """Generated (input, target) field pairs shaped ``[N, 1, resolution, resolution]``; subclasses set ``pairs``.
 
-    def __init__(self, *, n_train: int, n_val: int, data_seed: int, batch_size: int) -> None:
+    Args:
+        resolution: Grid points per side.
+        n_train: Training samples.
+        n_val: Validation samples.
+        data_seed: Seed of the data (see the module docstring for the per-split seeds).
+        batch_size: Samples per batch, for both loaders.
+    """
+
+    pairs: ClassVar[Callable[[int, int, int], tuple[torch.Tensor, torch.Tensor]]]
+
+    def __init__(self, *, resolution: int, n_train: int, n_val: int, data_seed: int, batch_size: int) -> None:
         super().__init__()
+        self.resolution = resolution
         self.n_train = n_train
         self.n_val = n_val
         self.data_seed = data_seed
@@ -42,24 +54,17 @@ class FieldPairDataModule(pl.LightningDataModule):
         self.train_set: TensorDataset | None = None
         self.val_set: TensorDataset | None = None
 
-    def make_pairs(self, count: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """``count`` (input, target) pairs drawn from a generator seeded with ``seed``."""
-        raise NotImplementedError
-
     def setup(self, stage: str | None = None) -> None:
         """Build both splits once (a no-op when they exist)."""
         if self.train_set is None:
-            self.train_set = TensorDataset(*self.make_pairs(self.n_train, split_seed(self.data_seed, "train")))
-            self.val_set = TensorDataset(*self.make_pairs(self.n_val, split_seed(self.data_seed, "val")))
+            seed = self.data_seed
+            self.train_set = TensorDataset(*self.pairs(self.resolution, self.n_train, split_seed(seed, "train")))
+            self.val_set = TensorDataset(*self.pairs(self.resolution, self.n_val, split_seed(seed, "val")))
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader(self.train_set, shuffle=True)
+        self.setup()
+        return DataLoader(self.train_set, batch_size=self.batch_size, shuffle=True, num_workers=0)
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader(self.val_set, shuffle=False)
-
-    def _loader(self, dataset: Any, *, shuffle: bool) -> DataLoader:
-        if dataset is None:
-            self.setup()
-            dataset = self.train_set if shuffle else self.val_set
-        return DataLoader(dataset, batch_size=self.batch_size, shuffle=shuffle, num_workers=0)
+        self.setup()
+        return DataLoader(self.val_set, batch_size=self.batch_size, shuffle=False, num_workers=0)

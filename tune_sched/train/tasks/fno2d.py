@@ -53,13 +53,7 @@ def allen_cahn_pairs(resolution: int, count: int, seed: int) -> tuple[torch.Tens
 class AllenCahnDataModule(FieldPairDataModule):
     """Train/val pairs of :func:`allen_cahn_pairs` (see :class:`FieldPairDataModule` for seeds and loaders)."""
 
-    def __init__(self, *, resolution: int = 32, n_train: int = 256, n_val: int = 64, data_seed: int = 0,
-                 batch_size: int = 32) -> None:
-        super().__init__(n_train=n_train, n_val=n_val, data_seed=data_seed, batch_size=batch_size)
-        self.resolution = resolution
-
-    def make_pairs(self, count: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-        return allen_cahn_pairs(self.resolution, count, seed)
+    pairs = staticmethod(allen_cahn_pairs)
 
 
 class FNO2dTask(FieldRegressionModule):

@@ -14,7 +14,6 @@ Example:
 from __future__ import annotations
 
 import importlib
-import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
@@ -44,18 +43,18 @@ class TaskKwarg:
     Attributes:
         name: The key under ``task_kwargs``.
         default: The value used when the key is absent.
-        kind: ``"int"`` (an integer of at least ``min``), ``"float"`` (a finite number, at least ``min``) or
-            ``"loss"`` (a loss name or a mapping of loss names to weights, see :func:`parse_loss_weights`).
+        kind: ``"int"`` (an integer of at least ``min``) or ``"loss"`` (a loss name or a mapping of loss names to
+            weights, see :func:`parse_loss_weights`).
         to: ``"module"`` or ``"data"``: the constructor the value is passed to.
-        min: The smallest allowed value for ``int`` and ``float`` kinds.
+        min: The smallest allowed value of an ``int``.
         help: One line for docs and error messages.
     """
 
     name: str
     default: Any
-    kind: Literal["int", "float", "loss"]
+    kind: Literal["int", "loss"]
     to: Literal["module", "data"]
-    min: float | None = None
+    min: int | None = None
     help: str = ""
 
 
@@ -70,7 +69,8 @@ class TaskSpec:
         description: One line for ``--help`` and docs.
         kwargs: Every accepted task kwarg.
         batch_size: The default batch size (``trainer.batch_size`` overrides it).
-        check: Optional rule across kwargs; gets the full validated values and raises UsageError.
+        check: Optional rule across kwargs: ``check(values, path)`` gets every validated value and the key path of
+            ``task_kwargs``, and raises UsageError.
     """
 
     name: str
@@ -79,21 +79,29 @@ class TaskSpec:
     description: str
     kwargs: tuple[TaskKwarg, ...]
     batch_size: int
-    check: Callable[[Mapping[str, Any]], None] | None = None
+    check: Callable[[Mapping[str, Any], str], None] | None = None
 
     @property
     def defaults(self) -> dict[str, Any]:
         """Every kwarg's default value."""
         return {k.name: k.default for k in self.kwargs}
 
+    def module_class(self) -> type[pl.LightningModule]:
+        """The LightningModule class (imports it, and so torch)."""
+        return _load(self.module_path)
 
-def _check_fno2d(values: Mapping[str, Any]) -> None:
+    def datamodule_class(self) -> type[pl.LightningDataModule]:
+        """The LightningDataModule class (imports it, and so torch)."""
+        return _load(self.datamodule_path)
+
+
+def _check_fno2d(values: Mapping[str, Any], path: str) -> None:
     limit = values["resolution"] // 2
     if values["modes"] > limit:
         raise UsageError(
             f"must be at most resolution // 2 = {limit} (the highest frequency on the grid), "
             f"but got {values['modes']}",
-            path="task_kwargs.modes", fix=f"set modes to {limit} or less, or raise resolution",
+            path=join(path, "modes"), fix=f"set modes to {limit} or less, or raise resolution",
         )
 
 
@@ -191,19 +199,17 @@ def validate_task_kwargs(name: str, task_kwargs: Any, *, path: str = "task_kwarg
     """
     spec = get_task(name)
     given = as_mapping(task_kwargs, path)
-    check_keys(given, [k.name for k in spec.kwargs], path, what=f"kwarg of task {name!r}")
+    check_keys(given, [k.name for k in spec.kwargs], path, what=f"{name} kwarg")
     values: dict[str, Any] = {}
     for kw in spec.kwargs:
         value = given.get(kw.name, kw.default)
         key_path = join(path, kw.name)
         if kw.kind == "int":
-            values[kw.name] = as_int(value, key_path, min=None if kw.min is None else math.ceil(kw.min))
-        elif kw.kind == "float":
-            values[kw.name] = as_float(value, key_path, min=kw.min)
+            values[kw.name] = as_int(value, key_path, min=kw.min)
         else:
             values[kw.name] = parse_loss_weights(value, path=key_path)
     if spec.check is not None:
-        spec.check(values)
+        spec.check(values, path)
     return values
 
 
@@ -229,8 +235,8 @@ def build_task(
         batch_size = as_int(batch_size, "trainer.batch_size", min=1)
     module_kwargs = {k.name: values[k.name] for k in spec.kwargs if k.to == "module"}
     data_kwargs = {k.name: values[k.name] for k in spec.kwargs if k.to == "data"}
-    module = _load(spec.module_path)(**module_kwargs)
-    datamodule = _load(spec.datamodule_path)(**data_kwargs, batch_size=batch_size or spec.batch_size)
+    module = spec.module_class()(**module_kwargs)
+    datamodule = spec.datamodule_class()(**data_kwargs, batch_size=batch_size or spec.batch_size)
     return module, datamodule
 
 

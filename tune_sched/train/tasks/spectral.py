@@ -40,6 +40,8 @@ def gaussian_random_field(
     Returns:
         A tensor of shape ``(count, n, n)``.
     """
+    if count == 0:
+        return torch.zeros(0, n, n, dtype=dtype)  # the FFT backends reject empty batches
     noise = torch.randn(count, n, n, generator=generator, dtype=dtype)
     amplitude = (squared_wavenumber(n, dtype=dtype) + tau**2) ** (-alpha / 2)
     amplitude[0, 0] = 0.0  # zero mean

@@ -46,13 +46,7 @@ def heat_pairs(resolution: int, count: int, seed: int) -> tuple[torch.Tensor, to
 class HeatSmoothingDataModule(FieldPairDataModule):
     """Train/val pairs of :func:`heat_pairs` (see :class:`FieldPairDataModule` for seeds and loaders)."""
 
-    def __init__(self, *, resolution: int = 16, n_train: int = 64, n_val: int = 32, data_seed: int = 0,
-                 batch_size: int = 16) -> None:
-        super().__init__(n_train=n_train, n_val=n_val, data_seed=data_seed, batch_size=batch_size)
-        self.resolution = resolution
-
-    def make_pairs(self, count: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-        return heat_pairs(self.resolution, count, seed)
+    pairs = staticmethod(heat_pairs)
 
 
 class TinyTask(FieldRegressionModule):

@@ -1,0 +1,223 @@
+"""The robust score: one number per config from its seeds, used by both the search objective and the ranking.
+
+The score is in the metric's own units and oriented like it: with ``mode="min"`` lower is better, with
+``mode="max"`` higher is better (pass the same ``mode`` to Ray Tune / Optuna as for the raw metric). For
+``mode="min"``, over the seeds that did not diverge, with ``r`` the divergence rate::
+
+    base    = IQM(values) + spread_weight * std(values)               (std with ddof=1; 0 for one seed)
+    penalty = divergence_penalty * r / (1 - r) * max(|IQM| + spread_weight * std, 1e-12)
+    score   = base + penalty                                          (+inf when every seed diverged)
+
+The penalty is relative to the config's own level, grows with the odds of divergence (one diverged seed of four
+costs a third of the level at ``divergence_penalty=1``) and is positive whenever a seed diverged, so a config that
+diverged on any seed always scores worse than one with the same IQM and std that did not. For ``mode="max"`` the
+score is the mirror image, ``-robust_score(-values, mode="min")``: ``IQM - spread_weight * std - penalty``,
+``-inf`` when every seed diverged. A seed counts as diverged when flagged or when its value is not finite.
+
+YAML (for the search and ``analyze``)::
+
+    score:
+      spread_weight: 0.5        # lambda: how much seed-to-seed spread costs
+      divergence_penalty: 1.0   # beta: how much divergence costs (must be > 0)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from tune_sched.analysis.stats import SUMMARY_COLUMNS, iqm, summarize_seeds
+from tune_sched.config._check import as_choice, as_float, as_mapping, check_keys, join
+from tune_sched.errors import UsageError
+
+__all__ = ["RANK_COLUMNS", "ScoreSettings", "pareto_front", "rank_configs", "robust_score"]
+
+Mode = Literal["min", "max"]
+RANK_COLUMNS = ("rank", "score", *SUMMARY_COLUMNS, "pareto")
+_LEVEL_FLOOR = 1e-12
+
+
+@dataclass(frozen=True)
+class ScoreSettings:
+    """The score's weights (``spread_weight`` >= 0, ``divergence_penalty`` > 0); see the module docstring."""
+
+    spread_weight: float = 0.5
+    divergence_penalty: float = 1.0
+
+    def __post_init__(self) -> None:
+        _check_weights(self.spread_weight, self.divergence_penalty, None)
+
+    @classmethod
+    def from_dict(cls, data: Any, path: str = "score") -> ScoreSettings:
+        """Validate the ``score`` block of a YAML file; errors name the key path."""
+        data = as_mapping(data, path)
+        check_keys(data, [f.name for f in fields(cls)], path, what="score setting")
+        values = {key: as_float(value, join(path, key)) for key, value in data.items()}
+        _check_weights(values.get("spread_weight", 0.5), values.get("divergence_penalty", 1.0), path)
+        return cls(**values)
+
+
+def robust_score(
+    values: Sequence[float] | np.ndarray,
+    *,
+    diverged: Sequence[bool] | np.ndarray | None = None,
+    mode: Mode = "min",
+    spread_weight: float = 0.5,
+    divergence_penalty: float = 1.0,
+) -> float:
+    """The robust score of one config from its per-seed metric values (formula in the module docstring).
+
+    Args:
+        values: one metric value per seed (e.g. the best validation loss); NaN/inf count as diverged.
+        diverged: one flag per seed (diverged or failed runs), or None to judge by the values alone.
+        mode: ``"min"`` if lower metric values are better, ``"max"`` if higher are.
+        spread_weight: lambda, the cost of one standard deviation across seeds (>= 0).
+        divergence_penalty: beta, the scale of the divergence penalty (> 0).
+
+    Returns:
+        The score, oriented like the metric; +inf (``"min"``) or -inf (``"max"``) when every seed diverged.
+
+    Raises:
+        UsageError: no values, a ``diverged`` of another length, a bad mode or weight.
+
+    Example:
+        >>> robust_score([1.0, 1.0, 1.0, 1.0])
+        1.0
+        >>> robust_score([1.0, 1.0, 1.0, 1.0], diverged=[False, False, False, True])  # 1 + (1/4)/(3/4) * 1
+        1.3333333333333333
+    """
+    mode = as_choice(mode, ("min", "max"), "mode", what="mode")  # type: ignore[assignment]
+    _check_weights(spread_weight, divergence_penalty, None)
+    x = np.asarray(values, dtype=np.float64).ravel()
+    if x.size == 0:
+        raise UsageError("needs at least one seed's value, but got none", path="values")
+    bad = ~np.isfinite(x)
+    if diverged is not None:
+        flags = np.asarray(diverged, dtype=bool).ravel()
+        if flags.shape != x.shape:
+            raise UsageError(f"must have one flag per value ({x.size}), but got {flags.size}", path="diverged")
+        bad |= flags
+    ok = x[~bad]
+    std = float(ok.std(ddof=1)) if ok.size > 1 else 0.0
+    level = iqm(ok) if ok.size else math.nan
+    return float(_score(level, std, float(bad.mean()), mode, spread_weight, divergence_penalty))
+
+
+def rank_configs(
+    per_run: pd.DataFrame,
+    *,
+    mode: Mode = "min",
+    by: str = "config_id",
+    metric: str = "best_metric",
+    status: str = "status",
+    spikes: str = "spike_count",
+    spread_weight: float = 0.5,
+    divergence_penalty: float = 1.0,
+    diverged_statuses: Sequence[str] = ("diverged", "failed"),
+    n_boot: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Rank configs by ``robust_score`` over their seeds, best first, with every across-seed statistic.
+
+    Args:
+        per_run: one row per (config, seed) with columns ``by`` and ``metric``; ``status`` and ``spikes`` are
+            used when present (e.g. the trials table merged with ``spike_table`` on config_id and seed).
+        mode: whether a lower or higher metric is better.
+        spread_weight, divergence_penalty: the score's weights.
+        diverged_statuses: statuses that count as diverged (a non-finite metric always does).
+        n_boot, confidence, seed: the bootstrap and Wilson interval settings (``stats.seed_summary``).
+
+    Returns:
+        One row per config: ``by``, ``rank`` (1 = best), ``score``, the ``stats.SUMMARY_COLUMNS`` and ``pareto``
+        (on the front of IQM against spike variance). Sorted by score (best first), then divergence rate (lower
+        first), then spike variance (lower first; unknown last), then ``by`` (ascending): ties never depend on the
+        input order.
+
+    Raises:
+        UsageError: a missing column, bad mode or weight.
+    """
+    mode = as_choice(mode, ("min", "max"), "mode", what="mode")  # type: ignore[assignment]
+    _check_weights(spread_weight, divergence_penalty, None)
+    summary = summarize_seeds(
+        per_run, mode=mode, by=by, metric=metric, status=status, spikes=spikes,
+        diverged_statuses=diverged_statuses, n_boot=n_boot, confidence=confidence, seed=seed,
+    )
+    spread = summary["std"].fillna(0.0).to_numpy()
+    scores = [
+        _score(q, s, r, mode, spread_weight, divergence_penalty)
+        for q, s, r in zip(summary["iqm"].to_numpy(), spread, summary["divergence_rate"].to_numpy())
+    ]
+    summary.insert(1, "score", scores)
+    summary["pareto"] = pareto_front(summary["iqm"].to_numpy(), summary["spike_var"].to_numpy(), mode=mode)
+    keys = pd.DataFrame({
+        "score": summary["score"] if mode == "min" else -summary["score"],
+        "divergence_rate": summary["divergence_rate"],
+        "spike_var": summary["spike_var"].fillna(np.inf),
+        "config": summary[by],
+    })
+    order = keys.sort_values(["score", "divergence_rate", "spike_var", "config"], kind="mergesort").index
+    ranked = summary.loc[order].reset_index(drop=True)
+    ranked.insert(1, "rank", np.arange(1, len(ranked) + 1))
+    return ranked
+
+
+def pareto_front(
+    quality: Sequence[float] | np.ndarray, stability: Sequence[float] | np.ndarray, *, mode: Mode = "min"
+) -> np.ndarray:
+    """Which points are Pareto-optimal in quality (oriented by ``mode``) and stability (lower is better).
+
+    A point is on the front when no other point is at least as good in both and strictly better in one. Equal
+    points are all on the front. Points with a non-finite coordinate are never on it and dominate nothing.
+
+    Returns:
+        A boolean array, one entry per point.
+
+    Example:
+        >>> pareto_front([1.0, 2.0, 3.0, 1.5], [5.0, 1.0, 0.5, 6.0]).tolist()
+        [True, True, True, False]
+    """
+    mode = as_choice(mode, ("min", "max"), "mode", what="mode")  # type: ignore[assignment]
+    q = np.asarray(quality, dtype=np.float64).ravel()
+    s = np.asarray(stability, dtype=np.float64).ravel()
+    if q.shape != s.shape:
+        raise UsageError(f"must have one value per quality value ({q.size}), but got {s.size}", path="stability")
+    q = q if mode == "min" else -q
+    out = np.zeros(q.size, dtype=bool)
+    valid = np.flatnonzero(np.isfinite(q) & np.isfinite(s))
+    if not valid.size:
+        return out
+    order = valid[np.lexsort((s[valid], q[valid]))]  # by quality, then stability
+    qs, ss = q[order], s[order]
+    starts = np.flatnonzero(np.r_[True, qs[1:] != qs[:-1]])  # groups of equal quality
+    group = np.cumsum(np.r_[True, qs[1:] != qs[:-1]]) - 1
+    best_before = np.r_[np.inf, np.minimum.accumulate(ss)[starts[1:] - 1]]  # best stability of better quality
+    out[order] = (ss == ss[starts][group]) & (ss < best_before[group])
+    return out
+
+
+def _score(level: float, std: float, rate: float, mode: str, spread_weight: float, penalty: float) -> float:
+    """The score from the non-diverged seeds' IQM and std and the divergence rate (module docstring)."""
+    if mode == "max":
+        return -_score(-level, std, rate, "min", spread_weight, penalty)
+    if not rate < 1:
+        return math.inf
+    spread = spread_weight * std
+    odds = rate / (1.0 - rate)
+    return level + spread + penalty * odds * max(abs(level) + spread, _LEVEL_FLOOR)
+
+
+def _check_weights(spread_weight: float, divergence_penalty: float, path: str | None) -> None:
+    if not (isinstance(spread_weight, (int, float)) and math.isfinite(spread_weight) and spread_weight >= 0):
+        raise UsageError(f"must be a finite number >= 0, but got {spread_weight!r}", path=join(path, "spread_weight"))
+    penalty = divergence_penalty
+    if not (isinstance(penalty, (int, float)) and math.isfinite(penalty) and penalty > 0):
+        raise UsageError(
+            f"must be a finite number > 0 (so that divergence always costs), but got {divergence_penalty!r}",
+            path=join(path, "divergence_penalty"),
+        )

@@ -1,0 +1,288 @@
+"""Across-seed statistics of one config: location, spread, the worst seeds, intervals and the divergence rate.
+
+All functions are pure. "Worst" follows the metric's mode: the largest value when lower is better (``"min"``), the
+smallest when higher is better (``"max"``). Diverged seeds never enter the metric statistics (their values, if
+any, are meaningless); they count in the divergence rate. Non-finite metric values count as diverged.
+
+Example:
+    >>> iqm([1, 2, 3, 4, 100, 6, 7, 8])  # drops 1, 2 and 8, 100
+    5.0
+    >>> cvar([1, 2, 3, 4], mode="min")  # the worst quarter of four seeds: the largest value
+    4.0
+    >>> [round(v, 4) for v in wilson_interval(0, 10)]
+    [0.0, 0.2775]
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from statistics import NormalDist
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from tune_sched.config._check import as_choice
+from tune_sched.errors import UsageError, unknown_name
+
+__all__ = [
+    "BOOTSTRAP_STATISTICS", "SUMMARY_COLUMNS", "bootstrap_ci", "cvar", "iqm", "run_diverged", "seed_summary",
+    "summarize_seeds", "wilson_interval", "worst",
+]
+
+Mode = Literal["min", "max"]
+ArrayLike = Sequence[float] | np.ndarray
+SUMMARY_COLUMNS = (
+    "n_seeds", "n_diverged", "divergence_rate", "divergence_lo", "divergence_hi", "mean", "std", "iqm", "worst",
+    "cvar", "mean_lo", "mean_hi", "iqm_lo", "iqm_hi", "spike_mean", "spike_var",
+)
+
+
+def iqm(values: ArrayLike) -> float:
+    """Interquartile mean: the mean after dropping ``floor(n / 4)`` values at each end (``scipy.stats.trim_mean``).
+
+    Non-finite values are dropped first; NaN for no values. One to three values: their mean.
+    """
+    x = _finite(values)
+    return float(_iqm_rows(np.sort(x)[None, :])[0]) if x.size else math.nan
+
+
+def cvar(values: ArrayLike, *, mode: Mode = "min", fraction: float = 0.25) -> float:
+    """Conditional value at risk: the mean of the worst ``fraction`` of the values (default the worst quarter).
+
+    The tail holds ``fraction * n`` values, the last of them with a fractional weight: for n = 5 and a quarter, the
+    worst value has weight 1 and the second worst 0.25 (``(w1 + 0.25 * w2) / 1.25``). Non-finite values are
+    dropped first; NaN for no values; one value: itself.
+
+    Raises:
+        UsageError: ``fraction`` outside (0, 1] or an unknown mode.
+    """
+    _check_mode(mode)
+    if not 0 < fraction <= 1:
+        raise UsageError(f"must be in (0, 1], but got {fraction}", path="fraction", fix="use e.g. 0.25")
+    x = _finite(values)
+    if not x.size:
+        return math.nan
+    return float(_cvar_rows(_worst_first(x[None, :], mode), fraction)[0])
+
+
+def worst(values: ArrayLike, *, mode: Mode = "min") -> float:
+    """The worst finite value (the largest for ``"min"``, the smallest for ``"max"``); NaN for none."""
+    _check_mode(mode)
+    x = _finite(values)
+    if not x.size:
+        return math.nan
+    return float(x.max() if mode == "min" else x.min())
+
+
+def bootstrap_ci(
+    values: ArrayLike, statistic: str = "mean", *, n_boot: int = 2000, confidence: float = 0.95, seed: int = 0
+) -> tuple[float, float]:
+    """Percentile bootstrap confidence interval of ``statistic`` (``"mean"``, ``"median"`` or ``"iqm"``).
+
+    Resamples the finite values with replacement ``n_boot`` times with ``numpy.random.default_rng(seed)``, so the
+    same inputs give the same interval. (NaN, NaN) for fewer than two finite values: one seed has no interval.
+
+    Raises:
+        UsageError: an unknown statistic (listing the valid ones), ``n_boot < 1`` or ``confidence`` outside (0, 1).
+    """
+    if statistic not in BOOTSTRAP_STATISTICS:
+        raise unknown_name("bootstrap statistic", statistic, BOOTSTRAP_STATISTICS, path="statistic")
+    if n_boot < 1:
+        raise UsageError(f"must be at least 1, but got {n_boot}", path="n_boot")
+    _check_confidence(confidence)
+    x = _finite(values)
+    if x.size < 2:
+        return math.nan, math.nan
+    rng = np.random.default_rng(seed)
+    samples = np.sort(x[rng.integers(0, x.size, size=(n_boot, x.size))], axis=1)
+    stats = BOOTSTRAP_STATISTICS[statistic](samples)
+    tail = (1.0 - confidence) / 2.0
+    low, high = np.quantile(stats, [tail, 1.0 - tail])
+    return float(low), float(high)
+
+
+def wilson_interval(successes: int, trials: int, *, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval for a binomial proportion (here: the divergence rate over seeds).
+
+    ``(c - h, c + h)`` with ``c = (p + z^2 / 2n) / (1 + z^2 / n)`` and
+    ``h = z * sqrt(p (1 - p) / n + z^2 / 4n^2) / (1 + z^2 / n)``, clipped to [0, 1]; (NaN, NaN) for no trials.
+
+    Raises:
+        UsageError: ``successes`` outside [0, trials] or ``confidence`` outside (0, 1).
+    """
+    _check_confidence(confidence)
+    if trials < 0 or not 0 <= successes <= max(trials, 0):
+        raise UsageError(f"need 0 <= successes <= trials, but got {successes} of {trials}", path="successes")
+    if trials == 0:
+        return math.nan, math.nan
+    z = NormalDist().inv_cdf(0.5 + confidence / 2.0)
+    p = successes / trials
+    shrink = 1.0 + z * z / trials
+    centre = (p + z * z / (2 * trials)) / shrink
+    half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / shrink
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def seed_summary(
+    values: ArrayLike,
+    *,
+    diverged: Sequence[bool] | np.ndarray | None = None,
+    spike_counts: ArrayLike | None = None,
+    mode: Mode = "min",
+    n_boot: int = 2000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> dict[str, float]:
+    """Every across-seed statistic of one config (the keys of ``SUMMARY_COLUMNS``).
+
+    Args:
+        values: the metric of each seed (e.g. its best validation loss).
+        diverged: per seed, whether it diverged (or failed); non-finite values count as diverged too.
+        spike_counts: per seed, its number of spike episodes (all seeds, diverged ones included).
+        mode: whether a lower or higher metric is better ("worst" and CVaR flip).
+        n_boot, confidence, seed: the bootstrap and Wilson settings.
+
+    Returns:
+        ``n_seeds``, ``n_diverged``, ``divergence_rate`` with its Wilson interval (``divergence_lo/hi``); over the
+        seeds that did not diverge: ``mean``, ``std`` (ddof=1; NaN for one seed), ``iqm``, ``worst``, ``cvar`` (worst
+        quarter) and bootstrap intervals ``mean_lo/hi``, ``iqm_lo/hi`` (NaN for fewer than two seeds);
+        ``spike_mean`` and ``spike_var`` (ddof=1) of the finite spike counts. Metric statistics are NaN when every
+        seed diverged; everything is NaN for no seeds.
+    """
+    _check_mode(mode)
+    x = np.asarray(values, dtype=np.float64).ravel()
+    bad = _diverged_mask(x, diverged)
+    ok = x[~bad]
+    n, n_bad = x.size, int(bad.sum())
+    lo, hi = wilson_interval(n_bad, n, confidence=confidence)
+    mean_ci = bootstrap_ci(ok, "mean", n_boot=n_boot, confidence=confidence, seed=seed)
+    iqm_ci = bootstrap_ci(ok, "iqm", n_boot=n_boot, confidence=confidence, seed=seed)
+    spikes = _finite([] if spike_counts is None else spike_counts)
+    return {
+        "n_seeds": n,
+        "n_diverged": n_bad,
+        "divergence_rate": n_bad / n if n else math.nan,
+        "divergence_lo": lo,
+        "divergence_hi": hi,
+        "mean": float(ok.mean()) if ok.size else math.nan,
+        "std": float(ok.std(ddof=1)) if ok.size > 1 else math.nan,
+        "iqm": iqm(ok),
+        "worst": worst(ok, mode=mode),
+        "cvar": cvar(ok, mode=mode),
+        "mean_lo": mean_ci[0],
+        "mean_hi": mean_ci[1],
+        "iqm_lo": iqm_ci[0],
+        "iqm_hi": iqm_ci[1],
+        "spike_mean": float(spikes.mean()) if spikes.size else math.nan,
+        "spike_var": float(spikes.var(ddof=1)) if spikes.size > 1 else math.nan,
+    }
+
+
+def summarize_seeds(
+    per_run: pd.DataFrame,
+    *,
+    mode: Mode = "min",
+    by: str = "config_id",
+    metric: str = "best_metric",
+    status: str = "status",
+    spikes: str = "spike_count",
+    diverged_statuses: Sequence[str] = ("diverged", "failed"),
+    n_boot: int = 2000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """``seed_summary`` for every config of a per-run table (one row per config and seed), sorted by ``by``.
+
+    A run counts as diverged when its ``status`` (if that column exists) is in ``diverged_statuses`` or its metric
+    is not finite; ``spikes`` is used when that column exists (e.g. after merging ``spike_table``). Every config
+    gets the same bootstrap seed, so its intervals do not depend on the other configs.
+
+    Raises:
+        UsageError: ``by`` or ``metric`` missing from the table (listing its columns), or an unknown mode.
+    """
+    _check_mode(mode)
+    for name, column in (("by", by), ("metric", metric)):
+        if column not in per_run.columns:
+            raise unknown_name("column", column, [str(c) for c in per_run.columns], path=name)
+    diverged = run_diverged(per_run, metric=metric, status=status, diverged_statuses=diverged_statuses)
+    has_spikes = spikes in per_run.columns
+    rows = []
+    for key, idx in per_run.groupby(by, sort=True).indices.items():
+        rows.append({by: key, **seed_summary(
+            per_run[metric].to_numpy(dtype=np.float64, na_value=np.nan)[idx],
+            diverged=diverged[idx],
+            spike_counts=per_run[spikes].to_numpy(dtype=np.float64, na_value=np.nan)[idx] if has_spikes else None,
+            mode=mode, n_boot=n_boot, confidence=confidence, seed=seed,
+        )})
+    return pd.DataFrame(rows, columns=[by, *SUMMARY_COLUMNS])
+
+
+def run_diverged(
+    per_run: pd.DataFrame,
+    *,
+    metric: str,
+    status: str = "status",
+    diverged_statuses: Sequence[str] = ("diverged", "failed"),
+) -> np.ndarray:
+    """Per row: its ``status`` (when that column exists) is in ``diverged_statuses`` or its metric is not finite."""
+    bad = ~np.isfinite(per_run[metric].to_numpy(dtype=np.float64, na_value=np.nan))
+    if status in per_run.columns:
+        bad |= per_run[status].isin(list(diverged_statuses)).to_numpy()
+    return bad
+
+
+def _iqm_rows(sorted_rows: np.ndarray) -> np.ndarray:
+    cut = sorted_rows.shape[1] // 4
+    return sorted_rows[:, cut : sorted_rows.shape[1] - cut].mean(axis=1)
+
+
+def _cvar_rows(worst_first: np.ndarray, fraction: float) -> np.ndarray:
+    n = worst_first.shape[1]
+    mass = fraction * n
+    whole = min(int(math.floor(mass + 1e-9)), n)
+    weights = np.zeros(n)
+    weights[:whole] = 1.0
+    if whole < n:
+        weights[whole] = mass - whole
+    return worst_first @ weights / mass
+
+
+def _worst_first(x: np.ndarray, mode: Mode) -> np.ndarray:
+    ordered = np.sort(x, axis=-1)
+    return ordered[..., ::-1] if mode == "min" else ordered
+
+
+def _finite(values: Any) -> np.ndarray:
+    x = np.asarray(values, dtype=np.float64).ravel()
+    return x[np.isfinite(x)]
+
+
+def _diverged_mask(x: np.ndarray, diverged: Sequence[bool] | np.ndarray | None) -> np.ndarray:
+    bad = ~np.isfinite(x)
+    if diverged is not None:
+        flags = np.asarray(diverged, dtype=bool).ravel()
+        if flags.shape != x.shape:
+            raise UsageError(
+                f"must have one flag per value ({x.size}), but got {flags.size}", path="diverged",
+                fix="pass one bool per seed",
+            )
+        bad |= flags
+    return bad
+
+
+def _check_mode(mode: str) -> None:
+    as_choice(mode, ("min", "max"), "mode", what="mode")
+
+
+def _check_confidence(confidence: float) -> None:
+    if not 0 < confidence < 1:
+        raise UsageError(f"must be in (0, 1), but got {confidence}", path="confidence", fix="use e.g. 0.95")
+
+
+BOOTSTRAP_STATISTICS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "mean": lambda rows: rows.mean(axis=1),
+    "median": lambda rows: np.median(rows, axis=1),
+    "iqm": _iqm_rows,
+}

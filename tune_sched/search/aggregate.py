@@ -1,0 +1,67 @@
+"""One config's seeds seen as one: the running per-seed best, and the robust score the searcher and pruner see."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+__all__ = ["SeedAggregate"]
+
+
+class SeedAggregate:
+    """Track each seed's best value of ``metric`` and whether it diverged; ``report()`` is one dict for Tune.
+
+    A seed whose metric turned NaN/inf, or whose trial ended ``diverged``, counts as diverged (worst for the
+    searcher). Seeds that finished early (early stopping) keep their best value.
+    """
+
+    def __init__(self, seeds: Iterable[int], *, metric: str, mode: str) -> None:
+        self.seeds = list(seeds)
+        self.metric = metric
+        self.mode = mode
+        self.best: dict[int, float] = {s: math.nan for s in self.seeds}
+        self.last: dict[int, float] = {s: math.nan for s in self.seeds}
+        self.diverged: dict[int, bool] = {s: False for s in self.seeds}
+        self.epoch = 0
+
+    def update(self, reports: Mapping[int, Mapping[str, float]]) -> None:
+        """Fold in one lockstep round of per-seed epoch metrics."""
+        self.epoch += 1
+        for seed, metrics in reports.items():
+            value = metrics.get(self.metric, math.nan)
+            self.last[seed] = value
+            if not math.isfinite(value):
+                self.diverged[seed] = True
+            elif not math.isfinite(self.best[seed]) or self._better(value, self.best[seed]):
+                self.best[seed] = value
+
+    def finish(self, results: Mapping[int, Any]) -> None:
+        """Fold in the seeds' TrialResults (status, best metric)."""
+        for seed, result in results.items():
+            if result.status == "diverged":
+                self.diverged[seed] = True
+            if math.isfinite(result.best_metric):
+                self.best[seed] = result.best_metric
+
+    def report(self) -> dict[str, float]:
+        from tune_sched.analysis.score import robust_score
+
+        seeds = [s for s in self.seeds]
+        values = [self.best[s] for s in seeds]
+        diverged = [self.diverged[s] or not math.isfinite(self.best[s]) for s in seeds]
+        finite = [v for v, d in zip(values, diverged) if not d]
+        return {
+            "score": _finite(robust_score(values, diverged=diverged, mode=self.mode)),
+            f"{self.metric}_mean": sum(finite) / len(finite) if finite else math.nan,
+            "diverged_seeds": float(sum(diverged)),
+            "epoch": self.epoch,
+        }
+
+    def _better(self, a: float, b: float) -> bool:
+        return a < b if self.mode == "min" else a > b
+
+
+def _finite(score: float) -> float:
+    """Searchers and schedulers want finite numbers: the worst possible score stays worst but finite."""
+    return score if math.isfinite(score) else 1e30
