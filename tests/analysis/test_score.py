@@ -67,7 +67,10 @@ def test_the_score_uses_the_iqm_so_one_outlier_seed_moves_it_little():
         ({"values": [1.0, 2.0], "diverged": [True]}, r"^diverged: must have one flag per value \(2\), but got 1$"),
         ({"values": [1.0], "mode": "mx"}, r"^mode: unknown mode 'mx' \(did you mean 'max'\?\); use one of: max, min$"),
         ({"values": [1.0], "spread_weight": -1.0}, r"^spread_weight: must be a finite number >= 0, but got -1.0$"),
-        ({"values": [1.0], "divergence_penalty": 0.0}, r"^divergence_penalty: must be a finite number > 0 \(so that divergence always costs\), but got 0.0$"),
+        (
+            {"values": [1.0], "divergence_penalty": 0.0},
+            r"^divergence_penalty: must be a finite number > 0 \(so that divergence always costs\), but got 0.0$",
+        ),
     ],
 )
 def test_bad_arguments_are_usage_errors(kwargs, message):
@@ -79,7 +82,11 @@ def test_bad_arguments_are_usage_errors(kwargs, message):
 def test_score_settings_from_yaml():
     assert ScoreSettings.from_dict({"spread_weight": 1, "divergence_penalty": "2e0"}) == ScoreSettings(1.0, 2.0)
     assert ScoreSettings.from_dict(None) == ScoreSettings()
-    with pytest.raises(UsageError, match=r"^score.spread_weigth: unknown score setting 'spread_weigth' \(did you mean 'spread_weight'\?\); use one of: divergence_penalty, spread_weight$"):
+    message = (
+        r"^score.spread_weigth: unknown score setting 'spread_weigth' \(did you mean 'spread_weight'\?\); "
+        r"use one of: divergence_penalty, spread_weight$"
+    )
+    with pytest.raises(UsageError, match=message):
         ScoreSettings.from_dict({"spread_weigth": 1})
     with pytest.raises(UsageError, match=r"^search.score.divergence_penalty: must be a finite number > 0"):
         ScoreSettings.from_dict({"divergence_penalty": 0}, path="search.score")
@@ -116,7 +123,9 @@ def test_rank_configs_orders_by_score_then_divergence_then_spike_variance_then_i
 
 
 def test_rank_configs_mode_max_puts_the_highest_first():
-    per_run = _per_run({"a": [(0.8, "completed", 0)] * 3, "b": [(0.9, "completed", 0)] * 3, "c": [(0.95, "diverged", 0)] * 3})
+    per_run = _per_run(
+        {"a": [(0.8, "completed", 0)] * 3, "b": [(0.9, "completed", 0)] * 3, "c": [(0.95, "diverged", 0)] * 3}
+    )
     ranked = rank_configs(per_run, mode="max", n_boot=50)
     assert ranked["config_id"].tolist() == ["b", "a", "c"] and ranked.iloc[-1]["score"] == -math.inf
 

@@ -103,13 +103,19 @@ def test_bootstrap_needs_two_values():
 @pytest.mark.parametrize(
     ("call", "message"),
     [
-        (lambda: bootstrap_ci([1, 2], "meen"), r"^statistic: unknown bootstrap statistic 'meen' \(did you mean 'mean'\?\); use one of: iqm, mean, median$"),
+        (
+            lambda: bootstrap_ci([1, 2], "meen"),
+            r"^statistic: unknown bootstrap statistic 'meen' \(did you mean 'mean'\?\); use one of: iqm, mean, median$",
+        ),
         (lambda: bootstrap_ci([1, 2], n_boot=0), r"^n_boot: must be at least 1, but got 0$"),
         (lambda: bootstrap_ci([1, 2], confidence=95), r"^confidence: must be in \(0, 1\), but got 95; use e.g. 0.95$"),
         (lambda: wilson_interval(5, 4), r"^successes: need 0 <= successes <= trials, but got 5 of 4$"),
         (lambda: cvar([1], fraction=0), r"^fraction: must be in \(0, 1\], but got 0; use e.g. 0.25$"),
         (lambda: worst([1], mode="lowest"), r"^mode: unknown mode 'lowest'; use one of: max, min$"),
-        (lambda: seed_summary([1, 2], diverged=[True]), r"^diverged: must have one flag per value \(2\), but got 1; pass one bool per seed$"),
+        (
+            lambda: seed_summary([1, 2], diverged=[True]),
+            r"^diverged: must have one flag per value \(2\), but got 1; pass one bool per seed$",
+        ),
     ],
 )
 def test_bad_arguments_are_usage_errors(call, message):

@@ -60,7 +60,10 @@ def test_a_rule_object_with_overrides_is_revalidated():
         ({"window": 12.5}, r"^window: must be an integer, but got 12.5"),
         ({"k": 0}, r"^k: must be greater than 0, but got 0.0$"),
         ({"k": float("nan")}, r"^k: must be a finite number, but got nan"),
-        ({"rule": "median_ratio", "threshold": 1.0}, r"^threshold: must be greater than 1 \(a ratio to the median\), but got 1.0; use e.g. 2.0$"),
+        (
+            {"rule": "median_ratio", "threshold": 1.0},
+            r"^threshold: must be greater than 1 \(a ratio to the median\), but got 1.0; use e.g. 2.0$",
+        ),
         ({"ema_alpha": 1.5}, r"^ema_alpha: must be in \(0, 1\], but got 1.5; use e.g. 0.3"),
         ({"ema_alpha": 0}, r"^ema_alpha: must be greater than 0"),
         ({"recovery_tol": -0.1}, r"^recovery_tol: must be at least 0.0, but got -0.1$"),

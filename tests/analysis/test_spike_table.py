@@ -105,6 +105,21 @@ def test_reads_parquet_paths_and_arrow_tables_alike(tmp_path):
     pd.testing.assert_frame_equal(spike_table(pa.Table.from_pandas(df)), from_frame, check_dtype=False)
 
 
+@pytest.mark.parametrize("cells", [None, 700])
+def test_runs_grouped_in_any_order_give_the_same_result_as_sorted_rows(cells, monkeypatch):
+    if cells:
+        monkeypatch.setattr(_series, "_BATCH_CELLS", cells)
+    series = _random_runs(seed=2, runs=24)
+    ordered = _long_table(series, shuffle=False)
+    blocks = [block for _, block in ordered.groupby(["config_id", "seed"], sort=True)]
+    reversed_blocks = pd.concat(blocks[::-1], ignore_index=True)  # each run in one block, runs in reverse order
+    expected = spike_analysis(ordered)
+    got = spike_analysis(reversed_blocks)
+    pd.testing.assert_frame_equal(got.runs, expected.runs)
+    pd.testing.assert_frame_equal(got.episodes, expected.episodes)
+    pd.testing.assert_frame_equal(spike_analysis(_long_table(series, seed=3)).episodes, expected.episodes)
+
+
 def test_output_columns_and_types():
     x = np.r_[np.ones(40), 9.0, np.ones(20)]
     df = pd.DataFrame({"config_id": "a", "seed": 0, "step": np.arange(61), "train_loss": x})
@@ -160,7 +175,11 @@ def test_empty_table_gives_empty_frames():
 @pytest.mark.parametrize(
     ("change", "kwargs", "message"),
     [
-        (None, {"value": "train_los"}, r"^steps: unknown column of the steps table 'train_los' \(did you mean 'train_loss'\?\); use one of: "),
+        (
+            None,
+            {"value": "train_los"},
+            r"^steps: unknown column of the steps table 'train_los' \(did you mean 'train_loss'\?\); use one of: ",
+        ),
         (None, {"by": ()}, r"^by: must name at least one column; use e.g. by=\('config_id', 'seed'\)$"),
         ("duplicate", {}, r"^steps.step: two rows of the same run have step 3; keep one row per \(config_id, seed, step\)$"),
         ("missing_key", {}, r"^steps.config_id: has missing values; every row needs its run key$"),
@@ -184,7 +203,8 @@ def test_errors_name_the_column_and_the_fix(change, kwargs, message):
 
 
 def test_a_source_of_the_wrong_kind_is_a_usage_error():
-    with pytest.raises(UsageError, match=r"^steps: must be a Parquet path, a pyarrow.Table or a pandas.DataFrame, but got list$"):
+    message = r"^steps: must be a Parquet path, a pyarrow.Table or a pandas.DataFrame, but got list$"
+    with pytest.raises(UsageError, match=message):
         spike_table([1, 2, 3])
 
 

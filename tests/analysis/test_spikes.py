@@ -7,6 +7,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tune_sched.analysis.spikes import Episode, detect_spikes, run_spike_stats
 from tune_sched.errors import UsageError
@@ -172,7 +174,8 @@ def test_episodes_are_frozen():
 
 
 def test_bad_input_is_a_usage_error():
-    with pytest.raises(UsageError, match=r"^values: must be one-dimensional, but got shape \(2, 3\); pass one run's series$"):
+    message = r"^values: must be one-dimensional, but got shape \(2, 3\); pass one run's series$"
+    with pytest.raises(UsageError, match=message):
         detect_spikes(np.ones((2, 3)))
     with pytest.raises(UsageError, match=r"^mode: unknown mode 'maximum' \(did you mean 'max'\?\); use one of: max, min$"):
         run_spike_stats(_flat(), mode="maximum")
@@ -180,3 +183,26 @@ def test_bad_input_is_a_usage_error():
         run_spike_stats(_flat(), [[1.0]])
     with pytest.raises(UsageError, match=r"^threshold: unknown zscore setting"):
         detect_spikes(_flat(), threshold=3)
+
+
+_values = st.one_of(
+    st.floats(min_value=0.01, max_value=1e6), st.just(float("nan")), st.just(float("inf")), st.just(1.0)
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(_values, max_size=300), st.sampled_from(["zscore", "median_ratio"]))
+def test_episode_invariants_hold_for_any_series(values, rule):
+    x = np.asarray(values, dtype=float)
+    episodes = detect_spikes(x, rule=rule)
+    for ep, nxt in zip(episodes, episodes[1:]):
+        assert ep.end < nxt.start  # disjoint and ordered; the recovery point is no spike
+    for ep in episodes:
+        assert 0 < ep.start <= ep.peak < ep.end <= x.size
+        assert ep.recovered == (ep.end < x.size)
+        assert ep.recovery_steps == (ep.end - ep.peak if ep.recovered else None)
+        window = x[ep.start : ep.end]
+        assert np.isfinite(x[ep.start]) and ep.peak_value == window[np.isfinite(window)].max() == x[ep.peak]
+    stats = run_spike_stats(x, rule=rule)
+    assert stats["spike_count"] == len(episodes)
+    assert stats["diverged"] == (bool((~np.isfinite(x)).any()) or any(not e.recovered for e in episodes))

@@ -10,7 +10,7 @@ import warnings
 import pytest
 import torch
 
-from tune_sched.build.catalog import LR_SCHEDULERS
+from tune_sched.build.registry import LR_SCHEDULERS
 from tune_sched.build.lr_schedulers import OWN_SCHEDULERS, build_lr_scheduler
 from tune_sched.build.warmup import WarmupLR
 from tune_sched.errors import UsageError
@@ -218,16 +218,36 @@ def test_errors(cfg, lengths, match):
     ({"name": "CyclicLR", "base_lr": 0.1, "max_lr": 1.0}, dict(total_steps=100),
      r"lr_scheduler: step_size_up=2000 is not shorter than the run \(100 scheduler steps\): the LR only rises"),
     ({"name": "StepLR", "step_size": 10}, dict(max_epochs=10),
-     r"lr_scheduler: StepLR changes the LR only after the run \(10 scheduler steps\) has ended"),
-    ({"name": "MultiStepLR", "milestones": [10, 20]}, dict(max_epochs=10), r"MultiStepLR changes the LR only after"),
+     r"lr_scheduler: the LR changes only after the run \(10 scheduler steps\) has ended"),
+    ({"name": "MultiStepLR", "milestones": [10, 20]}, dict(max_epochs=10), r"the LR changes only after the run"),
+    ({"name": "MultiStepLR", "milestones": []}, dict(max_epochs=10), r"the LR changes only after the run"),
+    ({"name": "OneCycleLR", "max_lr": 1.0}, dict(total_steps=10, lr=[1.0, 0.5]),
+     r"lr_scheduler: max_lr is one number, but the param groups have different LRs \[0\.5, 1\.0\]: their lr_factor "
+     r"is lost; give a list, one per group"),
+    ({"name": "CyclicLR", "base_lr": 0.1, "max_lr": [1.0, 0.5], "step_size_up": 2}, dict(total_steps=10,
+                                                                                        lr=[1.0, 0.5]),
+     r"lr_scheduler: base_lr is one number"),
     ({"name": "StepLR", "step_size": 1, "warmup": {"epochs": 10, "start_factor": 0.1}}, dict(max_epochs=10),
      r"lr_scheduler\.warmup: the warmup \(10 scheduler steps\) is not shorter than the run \(10\); the schedule after "
      r"it never runs"),
 ])
 def test_warnings_for_likely_mistakes(cfg, lengths, match):
-    optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0, momentum=0.9)
+    lrs = lengths.pop("lr", [1.0])
+    optimizer = torch.optim.SGD([{"params": [torch.zeros(1, requires_grad=True)], "lr": lr} for lr in lrs],
+                                momentum=0.9)
     with pytest.warns(UserWarning, match=match):
         build_lr_scheduler(optimizer, cfg, **lengths)
+
+
+def test_no_warning_for_sensible_configs():
+    optimizer = torch.optim.SGD([{"params": [torch.zeros(1, requires_grad=True)], "lr": lr} for lr in (1.0, 0.5)],
+                                momentum=0.9)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for cfg in ({"name": "OneCycleLR", "max_lr": [1.0, 0.5]}, {"name": "StepLR", "step_size": 3},
+                    {"name": "MultiStepLR", "milestones": [3, 20]}, {"name": "CosineAnnealingWarmRestarts", "T_0": 5},
+                    {"name": "CyclicLR", "base_lr": [0.1, 0.05], "max_lr": [1.0, 0.5], "step_size_up": 5}):
+            build_lr_scheduler(optimizer, cfg, max_epochs=10, total_steps=100)
 
 
 def test_lambda_families_use_each_groups_base_lr():

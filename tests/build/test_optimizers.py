@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from tune_sched.build.catalog import OPTIMIZERS
+from tune_sched.build.registry import OPTIMIZERS
 from tune_sched.build.optimizers import build_optimizer
 from tune_sched.errors import UsageError
 

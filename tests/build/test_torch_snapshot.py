@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
+
 import pytest
 
 from tune_sched.build._torch_snapshot import live_signatures, parse_annotation, read_snapshot, render
@@ -44,3 +47,12 @@ def test_parse_annotation(annotation, expected):
 def test_unknown_annotations_are_errors_not_silently_unchecked(annotation):
     with pytest.raises(ValueError, match="annotation"):
         parse_annotation(annotation)
+
+
+def test_generator_script_check_mode(capsys):
+    script = Path(__file__).resolve().parents[2] / "scripts" / "gen_torch_catalog.py"
+    spec = importlib.util.spec_from_file_location("gen_torch_catalog", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.main(["--check"]) == 0
+    assert "up to date" in capsys.readouterr().out

@@ -1,8 +1,9 @@
 """A long results table (one row per run and step) as one series per run, delivered in padded 2-D batches.
 
 Reads only the columns it needs (from a Parquet path, a ``pyarrow.Table`` or a ``pandas.DataFrame``), orders the
-rows by run and then by the order column (skipping the sort when the table is already ordered, as the trial runner
-writes it), and hands out batches of runs with the same trailing window as 2-D arrays padded with NaN.
+rows by run and then by the order column (skipping the sort when each run's rows already form one ordered block,
+as gathering per-trial files gives), and hands out batches of runs with the same trailing window as 2-D arrays
+padded with NaN.
 """
 
 from __future__ import annotations
@@ -74,10 +75,12 @@ def run_series(source: Any, *, by: Sequence[str], value: str, order: str | None,
     ranks = _integers(columns[order], f"{what}.{order}") if order else np.zeros(codes.size, np.int64)
     values = _floats(columns[value])
 
+    starts = np.flatnonzero(np.diff(codes, prepend=-1))  # where a block of equal run codes begins
     rows = None  # positions in the source, when it had to be sorted
-    if not _is_ordered(codes, ranks):
+    if not _is_grouped(codes, ranks, starts):
         rows = np.lexsort((ranks, codes)) if order else np.argsort(codes, kind="stable")
         codes, ranks, values = codes[rows], ranks[rows], values[rows]
+        starts = np.flatnonzero(np.diff(codes, prepend=-1))
     if order and codes.size > 1:
         same = (np.diff(codes) == 0) & (np.diff(ranks) == 0)
         if same.any():
@@ -85,8 +88,9 @@ def run_series(source: Any, *, by: Sequence[str], value: str, order: str | None,
                 f"two rows of the same run have {order} {ranks[int(np.argmax(same))]}", path=f"{what}.{order}",
                 fix=f"keep one row per ({', '.join(by)}, {order})",
             )
-    offsets = np.flatnonzero(np.diff(codes, prepend=-1)).astype(np.int64)
-    lengths = np.diff(np.append(offsets, codes.size))
+    lengths = np.diff(np.append(starts, codes.size))
+    by_key = np.argsort(codes[starts], kind="stable")  # grouped tables may hold their runs in any order
+    offsets, lengths = starts[by_key].astype(np.int64), lengths[by_key]
     firsts = offsets if rows is None else rows[offsets]
     keys = pd.DataFrame({name: decode(firsts) for name, decode in zip(by, decoders)})
     return RunSeries(keys=keys, values=values, offsets=offsets, lengths=lengths)
@@ -110,8 +114,9 @@ def batches(series: RunSeries, window_for: Callable[[int], int]) -> Iterator[Bat
 def _padded(series: RunSeries, runs: np.ndarray) -> np.ndarray:
     lengths = series.lengths[runs]
     width = int(lengths.max()) if runs.size else 0
-    if runs.size and runs[-1] - runs[0] == runs.size - 1 and (lengths == width).all():
-        first = series.offsets[runs[0]]  # equal lengths, consecutive runs: a view, no copy
+    offsets = series.offsets[runs]
+    if runs.size and (lengths == width).all() and (np.diff(offsets) == width).all():
+        first = offsets[0]  # equal lengths, one after the other in memory: a view, no copy
         return series.values[first : first + width * runs.size].reshape(runs.size, width)
     out = np.full((runs.size, width), np.nan)
     within = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
@@ -204,9 +209,10 @@ def _floats(column: Any) -> np.ndarray:
     return np.asarray(column.to_numpy(dtype=np.float64, na_value=np.nan), dtype=np.float64)
 
 
-def _is_ordered(codes: np.ndarray, ranks: np.ndarray) -> bool:
-    """Whether rows are grouped by run in code order, with ranks non-decreasing within each run."""
+def _is_grouped(codes: np.ndarray, ranks: np.ndarray, starts: np.ndarray) -> bool:
+    """Whether each run's rows form one block (blocks in any order) with ranks non-decreasing within it."""
     if codes.size < 2:
         return True
-    code_step = np.diff(codes)
-    return bool((code_step >= 0).all() and ((code_step > 0) | (np.diff(ranks) >= 0)).all())
+    if np.unique(codes[starts]).size != starts.size:
+        return False
+    return bool(((np.diff(codes) != 0) | (np.diff(ranks) >= 0)).all())

@@ -1,28 +1,33 @@
-"""The optimizer and LR-scheduler registries, and config checks against them, without importing torch.
+"""Config checks for the optimizer and LR-scheduler blocks, without importing torch (``tune-sched validate``).
 
-``tune-sched validate`` must not pay torch's 2 s import, so every name and kwarg is checked here against
-``torch_signatures.json`` (a snapshot of torch's signatures written by ``scripts/gen_torch_catalog.py``; a test
-compares it with the live torch). Our own schedule families are declared below in the same form. The builders
-(:mod:`tune_sched.build.optimizers`, :mod:`tune_sched.build.lr_schedulers`) call the same two validate functions,
-so a hand-written dict gets the same errors as a YAML file.
+Every name and kwarg is checked against the registries (:mod:`tune_sched.build.registry`, built from a snapshot
+of torch's signatures); cheap type and range checks come with it. The builders
+(:mod:`tune_sched.build.optimizers`, :mod:`tune_sched.build.lr_schedulers`) call the same two functions, so a
+hand-written dict gets the same errors as a YAML file. The registry API is re-exported here: this module is the
+torch-free entry point.
 
 Example:
     >>> validate_optimizer_config({"name": "adamw", "lr": "1e-3", "betas": [0.95, 0.999]})
     {'name': 'AdamW', 'lr': 0.001, 'betas': [0.95, 0.999]}
-    >>> list_lr_schedulers("cosine*")
-    ['CosineAnnealingLR', 'CosineAnnealingWarmRestarts']
 """
 
 from __future__ import annotations
 
-import fnmatch
 from collections.abc import Mapping
-from dataclasses import dataclass
-from types import MappingProxyType
-from typing import Any, Literal
+from typing import Any
 
-from tune_sched.build._torch_snapshot import read_snapshot
 from tune_sched.build._types import check_value, describe
+from tune_sched.build.registry import (
+    LR_SCHEDULERS,
+    OPTIMIZERS,
+    KwargSpec,
+    LRSchedulerSpec,
+    OptimizerSpec,
+    get_lr_scheduler_spec,
+    get_optimizer_spec,
+    list_lr_schedulers,
+    list_optimizers,
+)
 from tune_sched.config._check import as_bool, as_choice, as_float, as_int, as_mapping, as_str, join
 from tune_sched.errors import UsageError, unknown_name
 
@@ -41,76 +46,8 @@ __all__ = [
     "validate_optimizer_config",
 ]
 
-Interval = Literal["epoch", "step"]
-_REQUIRED = object()
-
-
-@dataclass(frozen=True)
-class KwargSpec:
-    """One constructor argument: its name, type (see :mod:`tune_sched.build._types`) and default."""
-
-    name: str
-    type: Any
-    default: Any = _REQUIRED
-
-    @property
-    def required(self) -> bool:
-        return self.default is _REQUIRED
-
-
-@dataclass(frozen=True)
-class OptimizerSpec:
-    """An optimizer a config may name: ``torch.optim.<name>`` and the kwargs it takes."""
-
-    name: str
-    kwargs: Mapping[str, KwargSpec]
-    source: str = "torch.optim"
-
-    @property
-    def supports_weight_decay(self) -> bool:
-        return "weight_decay" in self.kwargs
-
-
-@dataclass(frozen=True)
-class LRSchedulerSpec:
-    """An LR-scheduler family a config may name.
-
-    Attributes:
-        interval: the default ``interval`` (``step`` for schedules meant to move every batch).
-        length: the kwarg filled from the trainer when left out (``T_max`` ...), counted in scheduler steps.
-        source: ``torch.optim.lr_scheduler`` or ``tune_sched`` (our own families, built from pure functions).
-    """
-
-    name: str
-    kwargs: Mapping[str, KwargSpec]
-    source: str = "torch.optim.lr_scheduler"
-    interval: Interval = "epoch"
-    length: str | None = None
-
-    @property
-    def needs_monitor(self) -> bool:
-        return self.name == "ReduceLROnPlateau"
-
-    @property
-    def composite(self) -> bool:
-        """Whether it holds other schedulers (SequentialLR, ChainedScheduler)."""
-        return any(k.type == "schedulers" for k in self.kwargs.values())
-
-
-# --- policy on top of torch's signatures -----------------------------------------------------------------------
-
 # Set by tune-sched, never by a config.
 _RESERVED = {"last_epoch": "it is set by tune-sched; to resume a run, load the scheduler's state_dict instead"}
-# Schedules that should move every batch.
-_STEP_INTERVAL = {"OneCycleLR", "CyclicLR", "LinearDecayLR"}
-# The kwarg that is the schedule's length, filled from the trainer when left out (overrides torch's default).
-_LENGTHS = {
-    "CosineAnnealingLR": "T_max",
-    "OneCycleLR": "total_steps",
-    "PolynomialLR": "total_iters",
-    "LinearWarmupCosineAnnealingLR": "max_epochs",
-    "LinearDecayLR": "T",
-}
 # Cheap range checks on scalar kwargs, by name: (minimum, whether the minimum itself is allowed).
 _MINIMUM = {
     "lr": (0.0, True), "weight_decay": (0.0, True), "momentum": (0.0, True), "eps": (0.0, True),
@@ -120,104 +57,11 @@ _MINIMUM = {
     "eta_min": (0.0, True), "warmup_epochs": (0, True), "max_epochs": (1, True), "T": (1, True),
     "final_fraction": (0.0, True), "warmup_start_lr": (0.0, True),
 }
-# Our own families (built in tune_sched.build.lr_schedulers from tune_sched.build.schedules).
-_OWN_SCHEDULERS = {
-    "LinearWarmupCosineAnnealingLR": (
-        KwargSpec("warmup_epochs", "int"),
-        KwargSpec("max_epochs", "int"),
-        KwargSpec("warmup_start_lr", "float", 0.0),
-        KwargSpec("eta_min", "float", 0.0),
-    ),
-    "LinearDecayLR": (KwargSpec("T", "int"), KwargSpec("final_fraction", "float", 0.0)),
-}
-
+# Keys of a block besides the class's own kwargs.
 _OPTIMIZER_KEYS = ("name", "param_groups", "no_decay_bias_and_norm")
 _SCHEDULER_KEYS = ("name", "interval", "frequency", "monitor", "strict", "warmup")
 _GROUP_KEYS = ("lr_factor", "weight_decay")
 
-
-def _kwargs_of(entry: Mapping[str, Any]) -> MappingProxyType:
-    return MappingProxyType({
-        name: KwargSpec(name, k["type"], k.get("default", _REQUIRED)) for name, k in entry["kwargs"].items()
-    })
-
-
-def _excluded_reason(name: str, kwargs: Mapping[str, KwargSpec]) -> str | None:
-    needs = [k.name for k in kwargs.values() if k.required and k.type == "callable"]
-    if needs:
-        return (f"{name} needs a Python callable ({', '.join(needs)}), which a config file cannot hold; use a "
-                "schedule family instead (e.g. LinearDecayLR, LinearWarmupCosineAnnealingLR, or a 'warmup:' block)")
-    return None
-
-
-def _load() -> tuple[dict[str, OptimizerSpec], dict[str, LRSchedulerSpec], dict[str, str]]:
-    snapshot = read_snapshot()
-    optimizers = {name: OptimizerSpec(name, _kwargs_of(e)) for name, e in snapshot["optimizers"].items()}
-    schedulers: dict[str, LRSchedulerSpec] = {}
-    excluded: dict[str, str] = {}
-    entries = {name: _kwargs_of(e) for name, e in snapshot["lr_schedulers"].items()}
-    for name, kwargs in entries.items():
-        if (reason := _excluded_reason(name, kwargs)) is not None:
-            excluded[name] = reason
-        else:
-            schedulers[name] = LRSchedulerSpec(
-                name, kwargs, interval="step" if name in _STEP_INTERVAL else "epoch", length=_LENGTHS.get(name)
-            )
-    for name, kwargs in _OWN_SCHEDULERS.items():
-        schedulers[name] = LRSchedulerSpec(
-            name, MappingProxyType({k.name: k for k in kwargs}), source="tune_sched",
-            interval="step" if name in _STEP_INTERVAL else "epoch", length=_LENGTHS.get(name),
-        )
-    return optimizers, schedulers, excluded
-
-
-OPTIMIZERS, LR_SCHEDULERS, _EXCLUDED = _load()
-
-
-def list_optimizers(pattern: str = "*") -> list[str]:
-    """Names of the optimizers a config may use that match a glob ``pattern`` (case-insensitive), sorted."""
-    return _matching(OPTIMIZERS, pattern)
-
-
-def list_lr_schedulers(pattern: str = "*") -> list[str]:
-    """Names of the LR schedulers a config may use that match a glob ``pattern`` (case-insensitive), sorted.
-
-    ``LambdaLR`` and ``MultiplicativeLR`` are not among them: they need Python callables.
-    """
-    return _matching(LR_SCHEDULERS, pattern)
-
-
-def _matching(registry: Mapping[str, Any], pattern: str) -> list[str]:
-    return sorted((n for n in registry if fnmatch.fnmatchcase(n.lower(), pattern.lower())), key=str.lower)
-
-
-def get_optimizer_spec(name: Any, *, path: str | None = "optimizer.name") -> OptimizerSpec:
-    """The registry entry for ``name`` (case-insensitive); an unknown name lists the valid ones."""
-    found = _lookup(OPTIMIZERS, name)
-    if found is None:
-        raise unknown_name("optimizer", name, OPTIMIZERS, path=path)
-    return found
-
-
-def get_lr_scheduler_spec(name: Any, *, path: str | None = "lr_scheduler.name") -> LRSchedulerSpec:
-    """The registry entry for ``name`` (case-insensitive); LambdaLR/MultiplicativeLR are refused with the reason."""
-    found = _lookup(LR_SCHEDULERS, name)
-    if found is not None:
-        return found
-    for excluded, reason in _EXCLUDED.items():
-        if str(name).lower() == excluded.lower():
-            raise UsageError(f"{excluded} is not supported: {reason}", path=path)
-    raise unknown_name("LR scheduler", name, LR_SCHEDULERS, path=path)
-
-
-def _lookup(registry: Mapping[str, Any], name: Any) -> Any:
-    if not isinstance(name, str):
-        return None
-    lowered = {n.lower(): spec for n, spec in registry.items()}
-    return lowered.get(name.lower())
-
-
-# --- checking configs ------------------------------------------------------------------------------------------
 
 def validate_optimizer_config(cfg: Any, *, path: str = "optimizer") -> dict[str, Any]:
     """Check an optimizer block and return a normalized copy (the input is never mutated).
@@ -238,7 +82,8 @@ def validate_optimizer_config(cfg: Any, *, path: str = "optimizer") -> dict[str,
         here = join(path, "param_groups")
         groups = as_mapping(cfg["param_groups"], here)
         out["param_groups"] = {
-            _pattern(pattern, here): _check_group(group, spec, f"{here}[{pattern!r}]") for pattern, group in groups.items()
+            _pattern(pattern, here): _check_group(group, spec, f"{here}[{pattern!r}]")
+            for pattern, group in groups.items()
         }
     if "no_decay_bias_and_norm" in cfg:
         key = join(path, "no_decay_bias_and_norm")
@@ -274,8 +119,8 @@ def validate_lr_scheduler_config(cfg: Any, *, path: str = "lr_scheduler") -> dic
     """Check an LR-scheduler block and return a normalized copy (the input is never mutated).
 
     Besides the scheduler's own kwargs: ``interval`` (epoch|step), ``frequency`` (int >= 1), ``monitor`` (str,
-    required for ReduceLROnPlateau), ``strict`` (bool) and ``warmup`` (``{epochs: N, start_factor: f}`` or
-    ``{steps: N, start_factor: f}``), all on the outermost scheduler only. SequentialLR and ChainedScheduler take
+    required for ReduceLROnPlateau; Lightning ignores it for the others), ``strict`` (bool) and ``warmup``
+    (``{epochs: N, start_factor: f}`` or ``{steps: N, start_factor: f}``), all on the outermost scheduler only. SequentialLR and ChainedScheduler take
     ``schedulers``: a list of nested configs. Defaults (interval, lengths) are filled by the builder, not here.
 
     Raises:
@@ -299,7 +144,8 @@ def _check_scheduler(cfg: Any, path: str, *, outer: bool) -> dict[str, Any]:
             raise UsageError("ReduceLROnPlateau cannot be nested: it needs a metric at every step",
                              path=join(path, "name"), fix="use it as the outer scheduler, with a 'warmup:' block")
     out: dict[str, Any] = {"name": spec.name}
-    out.update(_check_kwargs(cfg, spec.kwargs, _SCHEDULER_KEYS, spec.name, path, length=spec.length))
+    extra_keys = _SCHEDULER_KEYS if outer else _SCHEDULER_KEYS[:1]
+    out.update(_check_kwargs(cfg, spec.kwargs, extra_keys, spec.name, path, length=spec.length))
     for key, kwarg in spec.kwargs.items():
         if kwarg.type == "schedulers" and key in cfg:
             out[key] = _check_children(cfg[key], join(path, key))

@@ -11,7 +11,8 @@ import warnings
 from collections.abc import Mapping
 from typing import Any
 
-from tune_sched.build.catalog import LR_SCHEDULERS, validate_lr_scheduler_config
+from tune_sched.build.catalog import validate_lr_scheduler_config
+from tune_sched.build.registry import LR_SCHEDULERS
 from tune_sched.build.stepping import RunLength, scheduler_step_count
 
 __all__ = ["expected_lr_change"]

@@ -40,8 +40,10 @@ import torch
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LambdaLR, LRScheduler
 
+from tune_sched.build._mistakes import ScheduleContext, warn_likely_mistakes
 from tune_sched.build._types import to_torch
-from tune_sched.build.catalog import LR_SCHEDULERS, LRSchedulerSpec, check_warmup_shorter, validate_lr_scheduler_config
+from tune_sched.build.catalog import check_warmup_shorter, validate_lr_scheduler_config
+from tune_sched.build.registry import LR_SCHEDULERS, LRSchedulerSpec
 from tune_sched.build.schedules import linear_decay_factor, linear_warmup_cosine_annealing_factor
 from tune_sched.build.stepping import Interval, RunLength
 from tune_sched.build.warmup import WarmupLR
@@ -147,7 +149,7 @@ def _build(optimizer: Optimizer, node: Mapping[str, Any], length: int | None, *,
     kwargs = {k: to_torch(v, spec.kwargs[k].type) for k, v in node.items()
               if k in spec.kwargs and spec.kwargs[k].type != "schedulers"}
     _fill_length(spec, kwargs, length, interval, path)
-    _warn_likely_mistakes(spec, kwargs, length, interval, path)
+    warn_likely_mistakes(spec.name, kwargs, ScheduleContext(length, interval, _group_lrs(optimizer)), path)
     if spec.composite:
         children = node["schedulers"]
         lengths = _child_lengths(spec, kwargs, length, len(children))
@@ -163,6 +165,10 @@ def _build(optimizer: Optimizer, node: Mapping[str, Any], length: int | None, *,
     except (ValueError, TypeError) as err:
         raise UsageError(f"torch.optim.lr_scheduler.{spec.name} refused these settings: {err}", path=path,
                          fix=f"see the {spec.name} documentation for valid values") from None
+
+
+def _group_lrs(optimizer: Optimizer) -> tuple[float, ...]:
+    return tuple(float(g["lr"]) for g in optimizer.param_groups)
 
 
 def _fill_length(spec: LRSchedulerSpec, kwargs: dict[str, Any], length: int | None, interval: Interval,
@@ -187,6 +193,12 @@ def _fill_length(spec: LRSchedulerSpec, kwargs: dict[str, Any], length: int | No
         kwargs[key] = length
     if spec.name == "LinearWarmupCosineAnnealingLR":
         check_warmup_shorter(kwargs["warmup_epochs"], kwargs["max_epochs"], join(path, "max_epochs"))
+    if spec.name == "OneCycleLR" and length is not None and length >= 1:
+        planned = kwargs.get("total_steps") or (kwargs.get("epochs") or 0) * (kwargs.get("steps_per_epoch") or 0)
+        if planned < length:
+            raise UsageError(f"OneCycleLR is planned for {planned} steps but the run takes {length} scheduler steps; "
+                             "torch raises once they are exceeded", path=join(path, "total_steps"),
+                             fix="leave total_steps (and epochs, steps_per_epoch) out to fill it from the run")
 
 
 def _child_lengths(spec: LRSchedulerSpec, kwargs: Mapping[str, Any], length: int | None,
@@ -196,37 +208,6 @@ def _child_lengths(spec: LRSchedulerSpec, kwargs: Mapping[str, Any], length: int
         spans: list[int | None] = [b - a for a, b in zip(bounds, bounds[1:])]
         return [*spans, None if length is None else length - bounds[-1]]
     return [length] * count  # ChainedScheduler: every child runs the whole time
-
-
-def _warn_likely_mistakes(spec: LRSchedulerSpec, kwargs: Mapping[str, Any], length: int | None,
-                          interval: Interval, path: str) -> None:
-    def warn(message: str) -> None:
-        warnings.warn(f"{path}: {message}", UserWarning, stacklevel=2)
-
-    name = spec.name
-    if name == "OneCycleLR" and interval == "epoch":
-        warn("OneCycleLR is stepped once per epoch (interval: epoch); it is meant to move every batch: set "
-             "interval: step")
-    if length is None or length < 1:  # unknown, or nothing left after a warmup (warned about already)
-        return
-    if name == "OneCycleLR":
-        planned = kwargs.get("total_steps") or (kwargs.get("epochs") or 0) * (kwargs.get("steps_per_epoch") or 0)
-        if planned < length:
-            raise UsageError(f"OneCycleLR is planned for {planned} steps but the run takes {length} scheduler steps; "
-                             "torch raises once they are exceeded", path=join(path, "total_steps"),
-                             fix="leave total_steps (and epochs, steps_per_epoch) out to fill it from the run")
-    if name == "CosineAnnealingWarmRestarts" and kwargs["T_0"] > length:
-        warn(f"T_0={kwargs['T_0']} is longer than the run ({length} scheduler steps): it never restarts")
-    if name == "CosineAnnealingLR" and kwargs["T_max"] < length:
-        warn(f"T_max={kwargs['T_max']} is shorter than the run ({length} scheduler steps): the LR rises again after "
-             "T_max (leave T_max out to fill it from the run)")
-    if name == "CyclicLR" and kwargs.get("step_size_up", 2000) >= length:
-        warn(f"step_size_up={kwargs.get('step_size_up', 2000)} is not shorter than the run ({length} scheduler "
-             "steps): the LR only rises")
-    if (name == "StepLR" and kwargs["step_size"] >= length) or (
-        name == "MultiStepLR" and all(m >= length for m in kwargs["milestones"])
-    ):
-        warn(f"{name} changes the LR only after the run ({length} scheduler steps) has ended")
 
 
 def _linear_warmup_cosine(optimizer: Optimizer, *, warmup_epochs: int, max_epochs: int, warmup_start_lr: float,

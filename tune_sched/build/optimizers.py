@@ -18,7 +18,8 @@ import torch
 from torch import nn
 
 from tune_sched.build._types import to_torch
-from tune_sched.build.catalog import OPTIMIZERS, validate_optimizer_config
+from tune_sched.build.catalog import validate_optimizer_config
+from tune_sched.build.registry import OPTIMIZERS
 from tune_sched.build.param_groups import group_parameters
 from tune_sched.errors import UsageError
 

@@ -41,6 +41,7 @@ class MetricsRecorder(pl.Callback):
         self._pending: dict[str, Any] | None = None
         self._loss_sum = 0.0
         self._loss_count = 0
+        self._last_lrs: dict[str, float] = {}
 
     # -- steps ---------------------------------------------------------------------------------------------
     def on_before_optimizer_step(self, trainer: pl.Trainer, pl_module: pl.LightningModule, optimizer: Any) -> None:
@@ -48,6 +49,7 @@ class MetricsRecorder(pl.Callback):
         row["lr"] = row["lr_group_0"]
         row["grad_norm"] = _grad_norm(optimizer)
         self._pending = row
+        self._last_lrs = {k: v for k, v in row.items() if k.startswith("lr_group_")}
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any,
                            batch_idx: int) -> None:
@@ -79,8 +81,7 @@ class MetricsRecorder(pl.Callback):
             if name.endswith("_step"):
                 continue
             row[name.removesuffix("_epoch")] = float(value)
-        for i, group in enumerate(trainer.optimizers[0].param_groups if trainer.optimizers else []):
-            row[f"lr_group_{i}"] = float(group["lr"])
+        row.update(self._last_lrs)  # the LR this epoch trained with (epoch schedulers have already stepped here)
         for name, weight in (getattr(pl_module, "loss_weights", None) or {}).items():
             row[f"weight_{name}"] = float(weight)
         self.epochs.append(row)

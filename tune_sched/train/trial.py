@@ -130,6 +130,16 @@ def run_trial(
     return result
 
 
+def _quiet_lightning() -> None:
+    """Lightning's info lines (GPU available, tips, checkpoint notes) are noise in a trial's output."""
+    import logging
+
+    for name in ("pytorch_lightning", "lightning_fabric", "lightning.pytorch", "lightning.fabric"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+    warnings.filterwarnings("ignore", message=".*LeafSpec.*is deprecated.*")
+
+
 def _setup(config: RunConfig, out: Path | None, result: TrialResult, *, config_id: str,
            epoch_hook: Callable[[int, dict[str, float]], bool] | None, checkpoint: bool,
            num_threads: int | None, progress_bar: bool) -> tuple[Any, ...]:
@@ -143,6 +153,7 @@ def _setup(config: RunConfig, out: Path | None, result: TrialResult, *, config_i
     from tune_sched.train.precision import resolve_device
     from tune_sched.train.recorder import MetricsRecorder
 
+    _quiet_lightning()
     if num_threads is not None:
         torch.set_num_threads(num_threads)
     precision, accelerator, note = resolve_device(config.trainer.precision, config.trainer.accelerator)
@@ -189,26 +200,24 @@ def _setup(config: RunConfig, out: Path | None, result: TrialResult, *, config_i
         callbacks.append(LastCheckpoint(out / "last.ckpt"))
 
     needs_sanity = any(m.startswith("val") for _, m in monitors)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*does not have many workers.*")
-        trainer = pl.Trainer(
-            max_epochs=config.trainer.max_epochs,
-            precision=precision,
-            accelerator=accelerator,
-            devices=1,
-            gradient_clip_val=config.trainer.gradient_clip_val,
-            accumulate_grad_batches=config.trainer.accumulate_grad_batches,
-            deterministic=config.trainer.deterministic,
-            limit_train_batches=config.trainer.limit_train_batches,
-            check_val_every_n_epoch=config.trainer.check_val_every_n_epoch,
-            num_sanity_val_steps=1 if needs_sanity else 0,
-            callbacks=callbacks,
-            logger=False,
-            enable_checkpointing=bool(checkpoint and out is not None),
-            enable_progress_bar=progress_bar,
-            enable_model_summary=False,
-            default_root_dir=str(out) if out is not None else None,
-        )
+    trainer = pl.Trainer(
+        max_epochs=config.trainer.max_epochs,
+        precision=precision,
+        accelerator=accelerator,
+        devices=1,
+        gradient_clip_val=config.trainer.gradient_clip_val,
+        accumulate_grad_batches=config.trainer.accumulate_grad_batches,
+        deterministic=config.trainer.deterministic,
+        limit_train_batches=config.trainer.limit_train_batches,
+        check_val_every_n_epoch=config.trainer.check_val_every_n_epoch,
+        num_sanity_val_steps=1 if needs_sanity else 0,
+        callbacks=callbacks,
+        logger=False,
+        enable_checkpointing=bool(checkpoint and out is not None),
+        enable_progress_bar=progress_bar,
+        enable_model_summary=False,
+        default_root_dir=str(out) if out is not None else None,
+    )
     return trainer, module, datamodule, recorder, hook_cb
 
 
@@ -228,7 +237,7 @@ def _summarize(result: TrialResult, recorder: Any, config: RunConfig, trainer: A
 
 
 def _check_liveness(result: TrialResult, recorder: Any, config: RunConfig) -> None:
-    from tune_sched.build.lightning import expected_lr_change
+    from tune_sched.build.liveness import expected_lr_change
 
     lrs = [row["lr"] for row in recorder.steps]
     moved = any(lr != lrs[0] for lr in lrs)
