@@ -120,8 +120,8 @@ def validate_lr_scheduler_config(cfg: Any, *, path: str = "lr_scheduler") -> dic
 
     Besides the scheduler's own kwargs: ``interval`` (epoch|step), ``frequency`` (int >= 1), ``monitor`` (str,
     required for ReduceLROnPlateau; Lightning ignores it for the others), ``strict`` (bool) and ``warmup``
-    (``{epochs: N, start_factor: f}`` or ``{steps: N, start_factor: f}``), all on the outermost scheduler only. SequentialLR and ChainedScheduler take
-    ``schedulers``: a list of nested configs. Defaults (interval, lengths) are filled by the builder, not here.
+    (``{epochs: N, start_factor: f}`` or ``{steps: N, start_factor: f}``), all on the outermost scheduler only.
+    SequentialLR and ChainedScheduler take ``schedulers``: a list of nested configs. Defaults (interval, lengths) are filled by the builder, not here.
 
     Raises:
         UsageError: unknown name or kwarg, a wrong type or range, a missing required kwarg, a missing ``monitor``

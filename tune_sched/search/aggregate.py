@@ -52,7 +52,7 @@ class SeedAggregate:
         diverged = [self.diverged[s] or not math.isfinite(self.best[s]) for s in seeds]
         finite = [v for v, d in zip(values, diverged) if not d]
         return {
-            "score": _finite(robust_score(values, diverged=diverged, mode=self.mode)),
+            "score": _finite(robust_score(values, diverged=diverged, mode=self.mode), self.mode),
             f"{self.metric}_mean": sum(finite) / len(finite) if finite else math.nan,
             "diverged_seeds": float(sum(diverged)),
             "epoch": self.epoch,
@@ -62,6 +62,11 @@ class SeedAggregate:
         return a < b if self.mode == "min" else a > b
 
 
-def _finite(score: float) -> float:
-    """Searchers and schedulers want finite numbers: the worst possible score stays worst but finite."""
-    return score if math.isfinite(score) else 1e30
+WORST = 1e30
+
+
+def _finite(score: float, mode: str) -> float:
+    """Searchers and schedulers want finite numbers: the worst possible score stays worst, but finite."""
+    if math.isfinite(score):
+        return score
+    return WORST if mode == "min" else -WORST
