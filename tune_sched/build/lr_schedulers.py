@@ -24,9 +24,8 @@ warmup                schedule interval    interval  behaviour
 
 The mixed rows need ``steps_per_epoch`` (or ``max_epochs`` and ``total_steps``); without it they are an error.
 
-Warnings (``UserWarning``) for likely mistakes: OneCycleLR stepped per epoch; CosineAnnealingWarmRestarts ``T_0``
-longer than the run; an explicit ``T_max`` shorter than the run (the LR rises again); CyclicLR ``step_size_up``
-as long as the run; StepLR/MultiStepLR that never change the LR within the run; a warmup as long as the run.
+Likely mistakes are ``UserWarning``s (see :mod:`tune_sched.build._mistakes`; also a warmup as long as the run);
+an explicit OneCycleLR length shorter than the run is an error (torch would raise mid-run).
 """
 
 from __future__ import annotations

@@ -23,7 +23,10 @@ from typing import Any
 
 from tune_sched.errors import UsageError
 
-__all__ = ["TABLES", "gather_experiment", "is_experiment", "load_experiment", "seed_dir", "trial_rows"]
+__all__ = [
+    "TABLES", "create_experiment", "gather_experiment", "is_experiment", "load_experiment", "read_manifest",
+    "seed_dir", "trial_rows",
+]
 
 TABLES = ("trials", "epochs", "steps")
 MARKER = "experiment.json"
@@ -35,6 +38,37 @@ def seed_dir(experiment: str | Path, config_id: str, seed: int) -> Path:
 
 def is_experiment(path: str | Path) -> bool:
     return (Path(path) / MARKER).is_file()
+
+
+def create_experiment(path: str | Path, *, space_source: dict[str, Any], metric: str, mode: str,
+                      seeds: list[int], settings: dict[str, Any] | None = None) -> Path:
+    """Make a new experiment directory: ``experiment.json`` (the manifest) and ``space.yaml``.
+
+    The manifest holds name, metric, mode, seeds, the search settings, the creation time and the tune-sched
+    version. An existing experiment is never overwritten (a UsageError; the caller decides about resuming).
+    """
+    import datetime
+
+    from tune_sched import __version__
+    from tune_sched.config._yaml import dump_yaml
+    from tune_sched.results.io import atomic_write_text, write_json
+
+    path = Path(path)
+    if is_experiment(path):
+        raise UsageError("already exists", path=str(path), fix="pass --resume to continue it, or another --name")
+    path.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path / "space.yaml", dump_yaml(space_source))
+    write_json(path / MARKER, {
+        "name": path.name, "metric": metric, "mode": mode, "seeds": list(seeds), "settings": settings or {},
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "tune_sched_version": __version__,
+    })
+    return path
+
+
+def read_manifest(path: str | Path) -> dict[str, Any]:
+    """The experiment's ``experiment.json`` (name, metric, mode, seeds, settings, ...)."""
+    return json.loads((_check(path) / MARKER).read_text())
 
 
 def _check(path: str | Path) -> Path:
