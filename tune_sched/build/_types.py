@@ -112,9 +112,7 @@ def to_torch(value: Any, spec: TypeSpec) -> Any:
         return tuple(to_torch(v, t) for v, t in zip(value, spec["tuple"]))
     if "list" in spec:
         return [to_torch(v, spec["list"]) for v in value]
-    if "union" in spec:
-        return tuple(value) if isinstance(value, tuple) else value
-    return value
+    return value  # unions (a number or a list) and choices go as they are
 
 
 def _is_list(value: Any) -> bool:

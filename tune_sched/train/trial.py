@@ -242,8 +242,9 @@ def _check_liveness(result: TrialResult, recorder: Any, config: RunConfig) -> No
     lrs = [row["lr"] for row in recorder.steps]
     moved = any(lr != lrs[0] for lr in lrs)
     epochs = max(1, result.epochs_run)
-    expected = expected_lr_change(config.lr_scheduler, epochs=epochs,
-                                  steps_per_epoch=max(1, len(lrs) // epochs), optimizer_steps=len(lrs))
+    expected = expected_lr_change(config.lr_scheduler, epochs=epochs, steps_per_epoch=max(1, len(lrs) // epochs),
+                                  optimizer_steps=len(lrs), max_epochs=config.trainer.max_epochs,
+                                  seen_by_optimizer=True)
     if expected and not moved:
         result.lr_stuck = True
         message = (f"the LR never moved in {len(lrs)} optimizer steps although {config.lr_scheduler['name']} "
