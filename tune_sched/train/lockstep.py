@@ -17,7 +17,7 @@ from typing import Any
 
 from tune_sched.train.trial import TrialResult, run_trial
 
-__all__ = ["run_seeds"]
+__all__ = ["Lockstep", "run_seeds"]
 
 EpochCallback = Callable[[int, Mapping[int, Mapping[str, float]]], bool]
 
@@ -63,6 +63,75 @@ class _Baton:
             self.cond.notify_all()
 
 
+class Lockstep:
+    """Several seeds of one config, advanced one epoch at a time by :meth:`step` (Ray Tune's class trainable
+    calls it once per iteration).
+
+    ``trial_kwargs`` go to :func:`run_trial` (config_id, resume, checkpoint, num_threads, ...).
+    """
+
+    def __init__(self, config: Any, seeds: Sequence[int], out_dirs: Mapping[int, str | Path] | None = None,
+                 **trial_kwargs: Any) -> None:
+        if len(set(seeds)) != len(seeds):
+            raise ValueError(f"seeds must be distinct, but got {list(seeds)}")
+        self._baton = _Baton()
+        self.live = list(seeds)
+        self.rounds = 0
+        baton = self._baton
+
+        def work(seed: int) -> None:
+            baton.wait_turn(seed)
+            try:
+                baton.results[seed] = run_trial(
+                    config, seed, None if out_dirs is None else out_dirs[seed],
+                    epoch_hook=lambda epoch, metrics: baton.yield_epoch(seed, epoch, metrics), **trial_kwargs,
+                )
+            except BaseException as err:  # noqa: BLE001 - handed to the caller's thread
+                baton.errors[seed] = err
+            finally:
+                baton.finish(seed)
+
+        self._threads = [threading.Thread(target=work, args=(s,), name=f"tune-sched-seed-{s}", daemon=True)
+                         for s in seeds]
+        for thread in self._threads:
+            thread.start()
+
+    @property
+    def done(self) -> bool:
+        return not self.live
+
+    @property
+    def results(self) -> dict[int, TrialResult]:
+        return dict(sorted(self._baton.results.items()))
+
+    def step(self) -> dict[int, dict[str, float]]:
+        """Run every live seed through its next epoch; their epoch metrics (a finished seed reports nothing)."""
+        reports: dict[int, dict[str, float]] = {}
+        for seed in list(self.live):
+            self._baton.give(seed)
+            if seed in self._baton.results or seed in self._baton.errors:
+                self.live.remove(seed)
+            else:
+                reports[seed] = self._baton.reports[seed][1]
+        self.rounds += 1
+        if self.done:
+            self._join()
+        return reports
+
+    def stop(self) -> dict[int, TrialResult]:
+        """Stop every seed at its current epoch end (their status becomes ``pruned``) and wait for them."""
+        self._baton.stop = True
+        while not self.done:
+            self.step()
+        return self.results
+
+    def _join(self) -> None:
+        for thread in self._threads:
+            thread.join()
+        if self._baton.errors:
+            raise next(iter(self._baton.errors.values()))
+
+
 def run_seeds(
     config: Any,
     seeds: Sequence[int],
@@ -73,49 +142,17 @@ def run_seeds(
 ) -> dict[int, TrialResult]:
     """Train ``config`` on every seed in lockstep; ``on_epoch(round, {seed: metrics})`` returning True stops all.
 
-    ``trial_kwargs`` go to :func:`run_trial` (config_id, resume, checkpoint, num_threads, ...). An exception
-    raised by ``on_epoch`` stops every seed cleanly and is re-raised.
+    An exception raised by ``on_epoch`` stops every seed cleanly and is re-raised.
     """
-    if len(set(seeds)) != len(seeds):
-        raise ValueError(f"seeds must be distinct, but got {list(seeds)}")
-    baton = _Baton()
-
-    def work(seed: int) -> None:
-        baton.wait_turn(seed)
-        try:
-            baton.results[seed] = run_trial(
-                config, seed, None if out_dirs is None else out_dirs[seed],
-                epoch_hook=lambda epoch, metrics: baton.yield_epoch(seed, epoch, metrics), **trial_kwargs,
-            )
-        except BaseException as err:  # noqa: BLE001 - handed to the caller's thread
-            baton.errors[seed] = err
-        finally:
-            baton.finish(seed)
-
-    threads = {s: threading.Thread(target=work, args=(s,), name=f"tune-sched-seed-{s}", daemon=True) for s in seeds}
-    for thread in threads.values():
-        thread.start()
-    live = list(seeds)
-    round_index = 0
-    failure: BaseException | None = None
-    while live:
-        reports: dict[int, dict[str, float]] = {}
-        for seed in list(live):
-            baton.give(seed)
-            if seed in baton.results or seed in baton.errors:
-                live.remove(seed)
-            else:
-                reports[seed] = baton.reports[seed][1]
-        if reports and on_epoch is not None and not baton.stop and failure is None:
+    lock = Lockstep(config, seeds, out_dirs, **trial_kwargs)
+    while not lock.done:
+        reports = lock.step()
+        if reports and on_epoch is not None:
             try:
-                baton.stop = bool(on_epoch(round_index, reports))
-            except BaseException as err:  # noqa: BLE001 - stop the seeds first, then re-raise
-                failure, baton.stop = err, True
-        round_index += 1
-    for thread in threads.values():
-        thread.join()
-    if failure is not None:
-        raise failure
-    if baton.errors:
-        raise next(iter(baton.errors.values()))
-    return dict(sorted(baton.results.items()))
+                stop = on_epoch(lock.rounds - 1, reports)
+            except BaseException:
+                lock.stop()
+                raise
+            if stop:
+                lock.stop()
+    return lock.results
