@@ -77,9 +77,27 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_search(args: argparse.Namespace) -> int:
+    from tune_sched.config.space import load_search_space
+    from tune_sched.search.driver import run_search
+
+    space = load_search_space(args.space).with_overrides(
+        num_samples=args.num_samples, seeds=args.seeds, max_epochs=args.max_epochs,
+        max_concurrent=args.max_concurrent, cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
+    )
+    try:
+        run_search(space, name=args.name, storage=args.storage, resume=args.resume, address=args.address,
+                   space_name=Path(args.space).stem)
+    except KeyboardInterrupt as err:
+        print(f"\n{err}" if str(err) else "\ninterrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
 # -- parser -----------------------------------------------------------------------------------------------------
 COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], str]] = {
     "run": (cmd_run, "train one run config on one seed and record its metrics"),
+    "search": (cmd_search, "search a space on Ray Tune: every config on every seed, ranked by a robust score"),
     "validate": (cmd_validate, "check a run config or a search space without running anything"),
 }
 
@@ -93,6 +111,18 @@ def _add_arguments(name: str, p: argparse.ArgumentParser) -> None:
         p.add_argument("--resume", action="store_true", help="continue from the output's last checkpoint")
         p.add_argument("--overwrite", action="store_true", help="replace a finished run in --out")
         p.add_argument("--progress-bar", action="store_true", help="show Lightning's progress bar")
+    elif name == "search":
+        p.add_argument("--space", required=True, help="search space YAML (e.g. search_spaces/plateau.yaml)")
+        p.add_argument("--name", help="experiment name (default <space>-<date>-<time>)")
+        p.add_argument("--storage", help="where experiments live (default ./experiments)")
+        p.add_argument("--num-samples", type=int, help="configs to try (overrides search.num_samples)")
+        p.add_argument("--seeds", help="comma-separated seeds, e.g. 1,2,3 (overrides seeds)")
+        p.add_argument("--max-epochs", type=int, help="override trainer.max_epochs")
+        p.add_argument("--max-concurrent", type=int, help="configs trained at once")
+        p.add_argument("--cpus-per-trial", type=float, help="CPUs per config (its seeds share them)")
+        p.add_argument("--gpus-per-trial", type=float, help="GPUs per config, fractions allowed (e.g. 0.25)")
+        p.add_argument("--address", help="attach to an existing Ray cluster (e.g. 127.0.0.1:6379)")
+        p.add_argument("--resume", action="store_true", help="continue an interrupted experiment")
     elif name == "validate":
         p.add_argument("file", help="a run config or search space YAML")
 

@@ -215,13 +215,31 @@ def _spikes(steps: pd.DataFrame, rule: SpikeRule) -> Any:
 
 
 def _varying_params(trials: pd.DataFrame) -> tuple[str, ...]:
-    """The ``cfg.*`` columns with more than one value across configs (missing values count as one value)."""
+    """The ``cfg.*`` columns whose values differ between configs, without the noise of optional blocks.
+
+    A column differs when it takes two or more distinct values (missing ones not counted). A block present in some
+    configs only (a ``loss_scheduler``, say) adds one column saying so: its ``name`` or ``mode`` key when it has one,
+    else its first key, unless one of its columns already differs.
+    """
     configs = trials.drop_duplicates("config_id")
-    out = []
-    for column in (c for c in trials.columns if c.startswith(_PARAM_PREFIX)):
-        if len({_hashable(v) for v in configs[column]}) > 1:
-            out.append(column)
-    return tuple(out)
+    columns = [c for c in trials.columns if c.startswith(_PARAM_PREFIX)]
+    values = {c: [_hashable(v) for v in configs[c]] for c in columns}
+    differs = [c for c in columns if len({v for v in values[c] if v is not None}) > 1]
+    shown_blocks = {_block(c) for c in differs}
+    optional: dict[str, list[str]] = {}
+    for column in columns:
+        if column not in differs and None in values[column] and {v for v in values[column] if v is not None}:
+            optional.setdefault(_block(column), []).append(column)
+    for block, members in optional.items():
+        if block not in shown_blocks:
+            named = [m for m in members if m.rsplit(".", 1)[-1] in ("name", "mode")]
+            differs.append((named or members)[0])
+    return tuple(c for c in columns if c in differs)
+
+
+def _block(column: str) -> str:
+    """``cfg.lr_scheduler.gamma`` -> ``cfg.lr_scheduler``."""
+    return ".".join(column.split(".")[:2])
 
 
 def _per_config_extras(runs: pd.DataFrame, params: tuple[str, ...], mode: str) -> pd.DataFrame:

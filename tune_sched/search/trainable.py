@@ -1,9 +1,10 @@
 """The Ray Tune trainable: one Tune trial is one sampled config, trained on every seed in lockstep in one process.
 
-Each lockstep round reports one seed-aggregated result (the robust score) to Tune, so the pruner compares configs,
-not seeds, and stops all seeds of a config together. Every seed writes its own folder of the experiment; a seed
-that already finished (a resumed experiment, a retried trial) is not trained again, and an unfinished one continues
-from its last checkpoint.
+Each Tune iteration (``step``) advances every seed by one epoch and returns one seed-aggregated result (the robust
+score), so the pruner compares configs, not seeds, and stops all seeds of a config together. Every seed writes its
+own folder of the experiment; a seed that already finished (a resumed experiment, a retried trial) is not trained
+again, and an unfinished one continues from its last checkpoint. ``reset_config`` lets Tune reuse the worker
+process for the next config, keeping imports and the tasks' data caches warm.
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["SearchContext", "train_config"]
+from ray import tune
+
+__all__ = ["ConfigTrainable", "SearchContext"]
 
 FINAL_STATUSES = ("completed", "pruned", "failed", "diverged")
 
@@ -27,45 +30,73 @@ class SearchContext:
     metric: str
     mode: str
     threads: int = 1
+    max_epochs: int | None = None
     grid: tuple[dict[str, Any], ...] | None = None
 
 
-def train_config(config: dict[str, Any], ctx: SearchContext) -> None:
-    """Tune function trainable: ``config`` is ``{"run_config": {...}}`` (or ``{"grid_index": i}`` for grids)."""
-    from ray import tune
+class ConfigTrainable(tune.Trainable):
+    """Tune class trainable; ``config`` is ``{"run_config": {...}, ...}`` or ``{"grid_index": i}`` for grids."""
 
-    from tune_sched.config._yaml import dump_yaml
-    from tune_sched.config.run_config import RunConfig
-    from tune_sched.results.experiment import seed_dir
-    from tune_sched.results.io import atomic_write_text
-    from tune_sched.search.aggregate import SeedAggregate
-    from tune_sched.train.lockstep import run_seeds
-    from tune_sched.train.trial import TrialResult
+    def setup(self, config: dict[str, Any], ctx: SearchContext) -> None:  # type: ignore[override]
+        self.ctx = ctx
+        self._start(config)
 
-    trial_id = tune.get_context().get_trial_id()
-    raw = ctx.grid[config["grid_index"]] if ctx.grid is not None else config["run_config"]
-    run_config = RunConfig.from_dict(raw)
-    base = Path(ctx.experiment_dir) / "trials" / trial_id
-    base.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(base / "config.yaml", dump_yaml({k: v for k, v in run_config.to_dict().items() if k != "seed"}))
+    def _start(self, config: dict[str, Any]) -> None:
+        from tune_sched.config._yaml import dump_yaml
+        from tune_sched.config.run_config import RunConfig
+        from tune_sched.results.experiment import seed_dir
+        from tune_sched.results.io import atomic_write_text
+        from tune_sched.search.aggregate import SeedAggregate
+        from tune_sched.train.lockstep import Lockstep
+        from tune_sched.train.trial import TrialResult
 
-    done: dict[int, TrialResult] = {}
-    for seed in ctx.seeds:
-        result_file = seed_dir(ctx.experiment_dir, trial_id, seed) / "result.json"
-        if result_file.exists():
-            data = json.loads(result_file.read_text())
-            if data.get("status") in FINAL_STATUSES:
-                done[seed] = TrialResult(**data)
-    pending = [s for s in ctx.seeds if s not in done]
-    aggregate = SeedAggregate(ctx.seeds, metric=ctx.metric, mode=ctx.mode)
-    aggregate.finish(done)
+        ctx = self.ctx
+        raw = ctx.grid[config["grid_index"]] if ctx.grid is not None else config["run_config"]
+        run_config = RunConfig.from_dict(raw).with_overrides(max_epochs=ctx.max_epochs)
+        config_id = self.trial_id
+        base = Path(ctx.experiment_dir) / "trials" / config_id
+        base.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(base / "config.yaml",
+                          dump_yaml({k: v for k, v in run_config.to_dict().items() if k != "seed"}))
+        done: dict[int, TrialResult] = {}
+        for seed in ctx.seeds:
+            result_file = seed_dir(ctx.experiment_dir, config_id, seed) / "result.json"
+            if result_file.exists():
+                data = json.loads(result_file.read_text())
+                if data.get("status") in FINAL_STATUSES:
+                    done[seed] = TrialResult(**data)
+        pending = [s for s in ctx.seeds if s not in done]
+        self.aggregate = SeedAggregate(ctx.seeds, metric=ctx.metric, mode=ctx.mode)
+        self.aggregate.finish(done)
+        self.lockstep = Lockstep(run_config, pending,
+                                 {s: seed_dir(ctx.experiment_dir, config_id, s) for s in pending},
+                                 config_id=config_id, resume=True, num_threads=ctx.threads)
 
-    def on_epoch(round_index: int, reports: Any) -> bool:
-        aggregate.update(reports)
-        tune.report(aggregate.report())
-        return False
+    def step(self) -> dict[str, Any]:
+        reports = self.lockstep.step()
+        if reports:
+            self.aggregate.update(reports)
+        if self.lockstep.done:
+            self.aggregate.finish(self.lockstep.results)
+            return {**self.aggregate.report(), "all_seeds_finished": 1, "done": True}
+        return self.aggregate.report()
 
-    results = run_seeds(run_config, pending, {s: seed_dir(ctx.experiment_dir, trial_id, s) for s in pending},
-                        on_epoch=on_epoch, config_id=trial_id, resume=True, num_threads=ctx.threads)
-    aggregate.finish(results)
-    tune.report({**aggregate.report(), "done": 1.0})
+    def _finish(self) -> None:
+        lockstep = getattr(self, "lockstep", None)
+        if lockstep is not None and not lockstep.done:
+            lockstep.stop()  # pruned: every seed stops at its current epoch end and records it
+
+    def cleanup(self) -> None:
+        self._finish()
+
+    def reset_config(self, new_config: dict[str, Any]) -> bool:
+        self._finish()
+        self._start(new_config)
+        return True
+
+    def save_checkpoint(self, checkpoint_dir: str) -> dict[str, Any]:
+        # Each seed keeps its own Lightning checkpoint in the experiment; a restarted trial resumes from those.
+        return {}
+
+    def load_checkpoint(self, checkpoint: Any) -> None:
+        return None

@@ -1,20 +1,22 @@
-"""The small Lightning callbacks a trial adds: loss-weight scheduling, atomic checkpoints, the epoch hook, and the
-check that monitored metrics are really logged."""
+"""The small Lightning callbacks a trial adds: loss-weight scheduling, atomic checkpoints, the epoch hook, the
+trial's clock, and the check that monitored metrics are really logged."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
 from pytorch_lightning.callbacks import Checkpoint
 
-from tune_sched.errors import UsageError
+from tune_sched.errors import UsageError, did_you_mean
 from tune_sched.train.rng import rng_state, set_rng_state
 
-__all__ = ["EpochHook", "LastCheckpoint", "LossWeightsCallback", "MonitorCheck"]
+__all__ = ["EpochHook", "LastCheckpoint", "LossWeightsCallback", "MonitorCheck", "TrialClock"]
 
 
 class LossWeightsCallback(pl.Callback):
@@ -47,7 +49,8 @@ class LastCheckpoint(Checkpoint):
 
     The checkpoint also holds the global RNG states (torch, numpy, random), restored on resume, so a resumed run
     shuffles its data exactly as an uninterrupted one. Being a ``Checkpoint``, Lightning runs it after the other
-    callbacks (early stopping included), so the saved state is the epoch's final state.
+    callbacks (recorder, loss weights, early stopping, the epoch hook), so the saved state is the epoch's final
+    state, and an exception raised by one of them at epoch K leaves the checkpoint of epoch K - 1.
     """
 
     def __init__(self, path: str | Path) -> None:
@@ -69,46 +72,94 @@ class LastCheckpoint(Checkpoint):
             set_rng_state(checkpoint["tune_sched_rng"])
 
 
-class EpochHook(pl.Callback):
-    """Call ``hook(epoch, metrics) -> stop`` at every epoch end (after recording); True stops the fit (pruned)."""
+class TrialClock(pl.Callback):
+    """The seconds a trial has spent training: its own wall time, carried across a resume.
 
-    def __init__(self, hook: Callable[[int, dict[str, float]], bool]) -> None:
+    Time inside :meth:`excluded` (the epoch hook: a search's reporting, or in lockstep the wait for the other
+    seeds) does not count. The total so far is saved in checkpoints, so a resumed trial's ``elapsed`` includes the
+    interrupted run's time up to its last checkpoint.
+    """
+
+    def __init__(self) -> None:
+        self._start = time.perf_counter()
+        self._excluded = 0.0
+        self._before = 0.0  # from the checkpoint a resumed run starts at
+
+    @property
+    def elapsed(self) -> float:
+        """Seconds trained so far (this process's share plus the resumed checkpoint's)."""
+        return self._before + time.perf_counter() - self._start - self._excluded
+
+    @contextmanager
+    def excluded(self) -> Iterator[None]:
+        """Time spent inside this block is not training time."""
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self._excluded += time.perf_counter() - start
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"elapsed": self.elapsed}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self._before = float(state_dict.get("elapsed", 0.0))
+
+
+class EpochHook(pl.Callback):
+    """Call ``hook(epoch, metrics) -> stop`` at every epoch end (after recording); True stops the fit (pruned).
+
+    With a ``clock``, the time spent in the hook is excluded from the trial's training time.
+    """
+
+    def __init__(self, hook: Callable[[int, dict[str, float]], bool], *, clock: TrialClock | None = None) -> None:
         self.hook = hook
+        self.clock = clock
         self.stopped_by_hook = False
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
-        if self.hook(trainer.current_epoch, metrics):
+        if self.clock is None:
+            stop = self.hook(trainer.current_epoch, metrics)
+        else:
+            with self.clock.excluded():
+                stop = self.hook(trainer.current_epoch, metrics)
+        if stop:
             self.stopped_by_hook = True
             trainer.should_stop = True
 
 
 class MonitorCheck(pl.Callback):
-    """Fail early, with the metrics the module does log, when a monitored metric is never logged.
+    """Fail early, naming the metrics the module does log, when a monitored metric is never logged.
 
-    Validation metrics are checked after the sanity-check batch (before any training); others after the first
-    training epoch, before Lightning would step a ReduceLROnPlateau on them.
+    Validation metrics (``val*``) are checked after the sanity-check batch, before any training. Others (e.g.
+    ``train_loss``, which exists only once an epoch has trained) are checked at the end of the first training
+    epoch, before Lightning would step a ReduceLROnPlateau or an EarlyStopping on them; a validation metric that
+    the sanity check could not see (no sanity check ran) is checked at the end of the first epoch that validated.
     """
 
     def __init__(self, monitors: Iterable[tuple[str, str]]) -> None:
         self.monitors = list(monitors)  # (key path in the config, metric name)
-        self._checked_after_training = False
+        self._verified: set[str] = set()
 
     def on_sanity_check_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._check(trainer, only_validation=True)
+        self._check(trainer, [(p, m) for p, m in self.monitors if _is_validation(m)])
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if not self._checked_after_training:
-            self._checked_after_training = True
-            self._check(trainer, only_validation=False)
+        validated = (trainer.current_epoch + 1) % trainer.check_val_every_n_epoch == 0
+        due = [(p, m) for p, m in self.monitors if m not in self._verified and (validated or not _is_validation(m))]
+        self._check(trainer, due)
 
-    def _check(self, trainer: pl.Trainer, *, only_validation: bool) -> None:
+    def _check(self, trainer: pl.Trainer, monitors: list[tuple[str, str]]) -> None:
         logged = sorted(k for k in trainer.callback_metrics if not k.endswith("_step"))
-        for path, metric in self.monitors:
-            if only_validation and not metric.startswith("val"):
-                continue
+        for path, metric in monitors:
             if metric not in trainer.callback_metrics:
                 raise UsageError(
-                    f"monitors {metric!r}, which the module does not log",
+                    f"monitors {metric!r}, which the module does not log{did_you_mean(metric, logged)}",
                     path=path, fix=f"monitor one of the logged metrics: {', '.join(logged) or '(none)'}",
                 )
+            self._verified.add(metric)
+
+
+def _is_validation(metric: str) -> bool:
+    return metric.startswith("val")

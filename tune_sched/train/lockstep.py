@@ -5,7 +5,8 @@ the baton back to the caller's thread, which, once every live seed has finished 
 metrics together (``on_epoch``) — so a search can report one seed-aggregated value per epoch and stop all seeds of a
 config together. The global RNG state is saved and restored at every hand-off, so each seed trains exactly as it
 would alone: ``run_seeds(cfg, [1, 2])`` gives the same numbers as ``run_trial(cfg, 1)`` and ``run_trial(cfg, 2)``.
-Data built once (the tasks cache it per process) serves every seed.
+Data built once (the tasks cache it per process) serves every seed. A seed waits for the others only inside its
+epoch hook, which :func:`run_trial` leaves out of ``wall_time_s``: each seed's wall time is its own training time.
 """
 
 from __future__ import annotations

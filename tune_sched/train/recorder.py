@@ -1,15 +1,21 @@
 """MetricsRecorder: the per-step and per-epoch rows of one trial, written to Parquet as training goes.
 
-Per optimizer step: the train loss, the LR of every param group (as used by that step), the gradient norm, and the
-module's loss components when it exposes them (``module.tune_sched_components``). Per epoch: every metric Lightning
-has (``trainer.callback_metrics``), the LR of every group and the loss weights. A non-finite train loss raises
-:class:`TrialDiverged` at once. On a resumed fit the rows of epochs the checkpoint does not cover are dropped, so a
-run resumed after a crash has neither duplicated nor missing epochs.
+Per optimizer step (``steps.parquet``): ``train_loss`` (the mean over the step's micro-batches when gradients are
+accumulated), the LR of every param group as used by that step (``lr_group_<i>``; ``lr`` is group 0), the gradient
+norm before clipping (``grad_norm``), the module's loss components when it exposes them
+(``module.tune_sched_components`` -> ``train_<name>``) and its loss weights (``module.loss_weights`` ->
+``weight_<name>``). Per epoch (``epochs.parquet``): every metric Lightning has (``trainer.callback_metrics``), the
+LR of every group and the loss weights the epoch trained with. A non-finite train loss raises
+:class:`TrialDiverged` at once (after writing the tables).
+
+The recorder's checkpoint state is how many rows of each table the checkpoint covers; on resume the tables are
+read back and cut to those counts, so a run resumed after a crash has neither duplicated nor missing rows.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -39,8 +45,8 @@ class MetricsRecorder(pl.Callback):
         self.steps: list[dict[str, Any]] = []
         self.epochs: list[dict[str, Any]] = []
         self._pending: dict[str, Any] | None = None
-        self._loss_sum = 0.0
-        self._loss_count = 0
+        self._sums: dict[str, float] = {}  # train_loss and components summed over the step's micro-batches
+        self._count = 0
         self._last_lrs: dict[str, float] = {}
 
     # -- steps ---------------------------------------------------------------------------------------------
@@ -53,37 +59,39 @@ class MetricsRecorder(pl.Callback):
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any,
                            batch_idx: int) -> None:
-        loss = _loss_of(outputs)
-        if loss is not None:
-            self._loss_sum += loss
-            self._loss_count += 1
+        self._add_micro_batch(trainer, pl_module, outputs)
         if self._pending is None:
             return  # gradient accumulation: no optimizer step yet
         step = trainer.global_step - 1
-        value = self._loss_sum / self._loss_count if self._loss_count else math.nan
-        row = {**self.keys, "step": step, "epoch": trainer.current_epoch, "train_loss": value, **self._pending}
-        for name, comp in (getattr(pl_module, "tune_sched_components", None) or {}).items():
-            row[f"train_{name}"] = float(comp)
+        means = {name: total / self._count for name, total in self._sums.items()}
+        loss = means.pop("train_loss", None)  # None: training_step returned no loss (manual optimization)
+        row = {**self.keys, "step": step, "epoch": trainer.current_epoch,
+               "train_loss": math.nan if loss is None else loss, **self._pending, **means, **_weights(pl_module)}
         self.steps.append(row)
-        self._pending, self._loss_sum, self._loss_count = None, 0.0, 0
-        if loss is not None and not math.isfinite(value):
+        self._pending, self._sums, self._count = None, {}, 0
+        if loss is not None and not math.isfinite(loss):
             self.flush()
-            raise TrialDiverged(step, value)
+            raise TrialDiverged(step, loss)
+
+    def _add_micro_batch(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any) -> None:
+        values = {f"train_{k}": float(v) for k, v in (getattr(pl_module, "tune_sched_components", None) or {}).items()}
+        loss = _loss_of(outputs)
+        if loss is not None:
+            # Lightning hands callbacks the loss divided by accumulate_grad_batches (automatic optimization only)
+            values["train_loss"] = loss * (trainer.accumulate_grad_batches if pl_module.automatic_optimization else 1)
+        for name, value in values.items():
+            self._sums[name] = self._sums.get(name, 0.0) + value
+        self._count += 1
 
     # -- epochs --------------------------------------------------------------------------------------------
-    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if trainer.ckpt_path and self.out_dir is not None:
-            self._reload(trainer.current_epoch)
-
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         row: dict[str, Any] = {**self.keys, "epoch": trainer.current_epoch, "step": trainer.global_step}
         for name, value in trainer.callback_metrics.items():
             if name.endswith("_step"):
                 continue
             row[name.removesuffix("_epoch")] = float(value)
-        row.update(self._last_lrs)  # the LR this epoch trained with (epoch schedulers have already stepped here)
-        for name, weight in (getattr(pl_module, "loss_weights", None) or {}).items():
-            row[f"weight_{name}"] = float(weight)
+        row.update(self._last_lrs)  # the LR this epoch trained with (epoch schedulers have not stepped yet)
+        row.update(_weights(pl_module))
         self.epochs.append(row)
         if self.write_every_epoch:
             self.flush()
@@ -98,13 +106,23 @@ class MetricsRecorder(pl.Callback):
         write_table(self.out_dir / "steps.parquet", rows_to_table(self.steps))
         write_table(self.out_dir / "epochs.parquet", rows_to_table(self.epochs))
 
-    def _reload(self, start_epoch: int) -> None:
+    # -- checkpoint state ----------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return {"steps": len(self.steps), "epochs": len(self.epochs)}
+
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
+        """Read the tables back, keeping the rows the checkpoint covers (later rows are re-recorded)."""
+        if self.out_dir is None:
+            return
         import pyarrow.parquet as pq
 
         for name, rows in (("steps", self.steps), ("epochs", self.epochs)):
             path = self.out_dir / f"{name}.parquet"
-            if path.exists():
-                rows[:] = [r for r in pq.read_table(path).to_pylist() if r["epoch"] < start_epoch]
+            rows[:] = pq.read_table(path).to_pylist()[: int(state_dict[name])] if path.exists() else []
+
+
+def _weights(pl_module: pl.LightningModule) -> dict[str, float]:
+    return {f"weight_{k}": float(v) for k, v in (getattr(pl_module, "loss_weights", None) or {}).items()}
 
 
 def _loss_of(outputs: Any) -> float | None:

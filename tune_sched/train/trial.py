@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import functools
 import math
-import time
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -73,61 +72,143 @@ def run_trial(
     """Train ``config`` on ``seed`` (default: the config's own) and record it under ``out_dir``.
 
     Writes ``config.yaml`` (the resolved config), ``steps.parquet``, ``epochs.parquet``, ``result.json`` and, with
-    ``checkpoint``, ``last.ckpt`` (every epoch; ``resume=True`` continues from it). A NaN/inf loss ends the run as
-    ``diverged``; an exception as ``failed`` (re-raised with ``raise_errors``); ``epoch_hook(epoch, metrics)``
-    returning True stops it as ``pruned``.
+    ``checkpoint``, ``last.ckpt`` (every epoch). Without ``resume`` the outputs of an earlier run in ``out_dir`` are
+    replaced; with it, training continues from ``last.ckpt`` (the same config is required, except
+    ``trainer.max_epochs``) exactly as if never interrupted, and starts afresh when there is no checkpoint.
+
+    Outcomes: a NaN/inf train loss ends the run as ``diverged`` (``diverged_step``); an exception as ``failed``
+    (``reason``, ``failed_epoch``; re-raised with ``raise_errors``); ``epoch_hook(epoch, metrics)`` returning True
+    stops it as ``pruned``. Two outcomes write no ``result.json``, since the run did not finish: a UsageError (the
+    config is wrong: a monitored metric the module does not log, a module that does not import, ...) and a
+    KeyboardInterrupt (Ctrl+C; Lightning's conversion of it to ``SystemExit(1)`` is undone), both re-raised.
+
+    ``wall_time_s`` is the trial's own training time, without the time spent in ``epoch_hook`` (in
+    :func:`~tune_sched.train.lockstep.run_seeds`, the wait for the other seeds) and including the time of the run
+    it resumed, up to that run's last checkpoint.
 
     Example:
         >>> result = run_trial({"task": "tiny", "trainer": {"max_epochs": 2}}, seed=1)  # doctest: +SKIP
         >>> result.status
         'completed'
     """
+    from tune_sched.train.callbacks import TrialClock
+    from tune_sched.train.recorder import TrialDiverged
+
+    clock = TrialClock()
     config = coerce_run_config(config)
     if seed is not None:
         config = config.with_overrides(seed=seed)
     out = Path(out_dir) if out_dir is not None else None
-    if out is not None:
-        from tune_sched.config._yaml import dump_yaml
-        from tune_sched.results.io import atomic_write_text
-
-        out.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(out / "config.yaml", dump_yaml(config.to_dict()))
+    ckpt = _prepare_out_dir(out, config, resume=resume) if out is not None else None
 
     result = TrialResult(config_id=config_id, seed=config.seed, status="completed", metric=config.metric,
                          mode=config.mode)
-    start = time.perf_counter()
-    recorder = None
-    trainer = None
+    recorder = trainer = error = None
     try:
-        trainer, module, datamodule, recorder, hook_cb = _setup(config, out, result, config_id=config_id,
+        trainer, module, datamodule, recorder, hook_cb = _setup(config, out, result, clock, config_id=config_id,
                                                                  epoch_hook=epoch_hook, checkpoint=checkpoint,
                                                                  num_threads=num_threads, progress_bar=progress_bar)
-        ckpt = out / "last.ckpt" if (resume and out is not None and (out / "last.ckpt").exists()) else None
-        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt)
+        _fit(trainer, module, datamodule, ckpt)
         if hook_cb is not None and hook_cb.stopped_by_hook:
             result.status, result.reason = "pruned", "stopped by the search's pruner"
-    except Exception as err:  # noqa: BLE001 - recorded, and re-raised when asked
-        from tune_sched.train.recorder import TrialDiverged
-
-        if isinstance(err, TrialDiverged):
-            result.status, result.diverged_step = "diverged", err.step
-            result.reason = str(err)
-        else:
-            result.status = "failed"
-            result.reason = f"{type(err).__name__}: {err}".splitlines()[0][:500]
-            result.failed_epoch = trainer.current_epoch if trainer is not None else None
-            if raise_errors:
-                raise
-    finally:
-        result.wall_time_s = time.perf_counter() - start
+    except TrialDiverged as err:
+        result.status, result.diverged_step, result.reason = "diverged", err.step, str(err)
+    except (UsageError, KeyboardInterrupt):
         if recorder is not None:
-            _summarize(result, recorder, config, trainer)
             recorder.flush()
-        if out is not None:
-            from tune_sched.results.io import write_json
+        raise
+    except Exception as err:  # noqa: BLE001 - recorded, and re-raised when asked
+        result.status, result.reason = "failed", _failure_reason(err, config)
+        result.failed_epoch = trainer.current_epoch if trainer is not None else None
+        error = err
+    result.wall_time_s = clock.elapsed
+    if recorder is not None:
+        _summarize(result, recorder, config)
+        recorder.flush()
+    if out is not None:
+        from tune_sched.results.io import write_json
 
-            write_json(out / "result.json", result.to_dict())
+        write_json(out / "result.json", result.to_dict())
+    if error is not None and raise_errors:
+        raise error
     return result
+
+
+OUTPUT_FILES = ("result.json", "steps.parquet", "epochs.parquet", "last.ckpt")
+"""What a trial writes besides ``config.yaml``."""
+
+
+def _prepare_out_dir(out: Path, config: RunConfig, *, resume: bool) -> Path | None:
+    """Write ``config.yaml``; return the checkpoint to resume from, or None after clearing an earlier run."""
+    from tune_sched.config._yaml import dump_yaml
+    from tune_sched.results.io import atomic_write_text
+
+    out.mkdir(parents=True, exist_ok=True)
+    ckpt = out / "last.ckpt"
+    if resume and ckpt.exists():
+        _check_same_config(out / "config.yaml", config)
+    else:
+        ckpt = None
+        for name in OUTPUT_FILES:
+            (out / name).unlink(missing_ok=True)
+    (out / "result.json").unlink(missing_ok=True)  # written again when this run finishes
+    atomic_write_text(out / "config.yaml", dump_yaml(config.to_dict()))
+    return ckpt
+
+
+def _check_same_config(path: Path, config: RunConfig) -> None:
+    """A checkpoint continues only the config it was trained with (``trainer.max_epochs`` may change)."""
+    from tune_sched.config._yaml import read_yaml
+
+    if not path.exists():
+        return
+    old, new = read_yaml(path), config.to_dict()
+    for data in (old, new):
+        data.get("trainer", {}).pop("max_epochs", None)
+    changed = _changed_keys(old, new)
+    if changed:
+        raise UsageError(f"the run being resumed was trained with another config (changed: {', '.join(changed)})",
+                         path=str(path), fix="resume with the same config, or start afresh (--overwrite)")
+
+
+def _changed_keys(old: Any, new: Any, prefix: str = "") -> list[str]:
+    if isinstance(old, Mapping) and isinstance(new, Mapping):
+        keys = dict.fromkeys([*old, *new])
+        return [k for key in keys for k in _changed_keys(old.get(key), new.get(key), f"{prefix}{key}.")]
+    return [] if old == new else [prefix.rstrip(".")]
+
+
+def _fit(trainer: Any, module: Any, datamodule: Any, ckpt: Path | None) -> None:
+    """``trainer.fit``, but Ctrl+C stays a KeyboardInterrupt and the SIGINT handler is left as it was.
+
+    On a KeyboardInterrupt Lightning ignores SIGINT from then on and calls ``sys.exit(1)`` (and in a thread other
+    than the main one, its ``signal.signal`` call raises ValueError instead).
+    """
+    import signal
+    import threading
+
+    handler = signal.getsignal(signal.SIGINT) if threading.current_thread() is threading.main_thread() else None
+    try:
+        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt)
+    except (SystemExit, ValueError) as err:
+        if trainer.interrupted or isinstance(err.__context__, KeyboardInterrupt):
+            raise KeyboardInterrupt from None
+        raise
+    finally:
+        if handler is not None:
+            signal.signal(signal.SIGINT, handler)
+
+
+def _failure_reason(err: BaseException, config: RunConfig) -> str:
+    """One line (at most 500 characters): the exception, and for running out of memory what to change."""
+    import torch
+
+    text = f"{type(err).__name__}: {err}".splitlines()[0][:400]
+    if isinstance(err, (torch.OutOfMemoryError, MemoryError)):
+        size = config.trainer.batch_size
+        text = (f"out of memory ({text}); lower trainer.batch_size ({size if size else 'the task default'}) or "
+                "the model size, or train in bf16-mixed / 16-mixed precision on a GPU")
+    return text[:500]
 
 
 def _quiet_lightning() -> None:
@@ -138,9 +219,11 @@ def _quiet_lightning() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
     warnings.filterwarnings("ignore", message=".*LeafSpec.*is deprecated.*")
+    # the built lr_scheduler dict always has monitor/strict; under manual optimization Lightning says it ignores them
+    warnings.filterwarnings("ignore", message=".*lr scheduler dict contains the key.*will be ignored.*")
 
 
-def _setup(config: RunConfig, out: Path | None, result: TrialResult, *, config_id: str,
+def _setup(config: RunConfig, out: Path | None, result: TrialResult, clock: Any, *, config_id: str,
            epoch_hook: Callable[[int, dict[str, float]], bool] | None, checkpoint: bool,
            num_threads: int | None, progress_bar: bool) -> tuple[Any, ...]:
     import pytorch_lightning as pl
@@ -187,13 +270,13 @@ def _setup(config: RunConfig, out: Path | None, result: TrialResult, *, config_i
         loss_cb = LossWeightsCallback(loss_scheduler)
 
     recorder = MetricsRecorder(out, keys={"config_id": config_id, "seed": config.seed})
-    callbacks += [MonitorCheck(monitors), recorder]
+    callbacks += [clock, MonitorCheck(monitors), recorder]
     if loss_cb is not None:
         callbacks.append(loss_cb)
     if es is not None:
         callbacks.append(EarlyStopping(monitor=es.monitor, patience=es.patience, mode=es.mode,
-                                       min_delta=es.min_delta, check_on_train_epoch_end=True))
-    hook_cb = EpochHook(epoch_hook) if epoch_hook is not None else None
+                                       min_delta=es.min_delta))
+    hook_cb = EpochHook(epoch_hook, clock=clock) if epoch_hook is not None else None
     if hook_cb is not None:
         callbacks.append(hook_cb)
     if checkpoint and out is not None:
@@ -221,7 +304,7 @@ def _setup(config: RunConfig, out: Path | None, result: TrialResult, *, config_i
     return trainer, module, datamodule, recorder, hook_cb
 
 
-def _summarize(result: TrialResult, recorder: Any, config: RunConfig, trainer: Any) -> None:
+def _summarize(result: TrialResult, recorder: Any, config: RunConfig) -> None:
     """Best/final metric, counts, and the LR-liveness flag from the recorded rows."""
     values = [(row["epoch"], row.get(config.metric, math.nan)) for row in recorder.epochs]
     finite = [(e, v) for e, v in values if v is not None and math.isfinite(v)]

@@ -1,0 +1,218 @@
+"""The report's figures (PNG, matplotlib's Agg canvas: no display, no global pyplot state).
+
+- ``plot_seed_curves``: one config's training loss per step for every seed, spike episodes shaded and their peaks
+  marked, diverged seeds marked where they ended; beside it the validation metric per epoch.
+- ``plot_schedules``: the LR each config trained with, per step, and the loss weights per epoch.
+- ``plot_quality_stability``: every config's IQM against its spike-count variance, the Pareto front joined.
+- ``plot_importance``: how much of the ranking each parameter explains (``importance.param_importance``).
+- ``plot_arms``: the two arms of a comparison side by side (``compare``).
+
+Each function draws one figure, writes it to ``path`` and returns the path. Figures are small (about 100 dpi) so
+that a report with a dozen of them takes a second or two.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tune_sched.analysis.experiment_analysis import ExperimentAnalysis, param_label
+
+__all__ = ["plot_arms", "plot_importance", "plot_quality_stability", "plot_schedules", "plot_seed_curves"]
+
+_DPI = 100
+_SPIKE = "tab:red"
+
+
+def plot_seed_curves(analysis: ExperimentAnalysis, config_id: str, path: str | Path) -> Path:
+    """Training loss per step (log scale) of every seed of ``config_id`` with its spikes; validation metric beside."""
+    fig, (left, right) = _figure(2, width=11.0)
+    steps = analysis.steps[analysis.steps["config_id"] == config_id]
+    episodes = analysis.episodes[analysis.episodes["config_id"] == config_id]
+    draw_seed_losses(left, steps, episodes, title=f"{config_id}: training loss per step")
+    epochs = analysis.epochs
+    if analysis.metric in epochs.columns:
+        mine = epochs[epochs["config_id"] == config_id]
+        for i, (seed, run) in enumerate(mine.groupby("seed", sort=True)):
+            run = run.sort_values("epoch")
+            right.plot(run["epoch"], run[analysis.metric], marker="o", ms=3, color=_color(i), label=f"seed {seed}")
+        _log_if_positive(right, mine[analysis.metric])
+        right.set_xlabel("epoch")
+        right.set_title(f"{analysis.metric} per epoch")
+        _legend(right)
+    else:
+        _empty(right, f"no {analysis.metric} recorded")
+    return _save(fig, path)
+
+
+def draw_seed_losses(ax: Any, steps: pd.DataFrame, episodes: pd.DataFrame, *, title: str) -> None:
+    """Draw each seed's ``train_loss`` per step on ``ax``; shade spike episodes, mark peaks and divergence.
+
+    ``episodes`` positions (``start``, ``peak``, ``end``) index the seed's steps in step order.
+    """
+    if steps.empty or "train_loss" not in steps.columns:
+        _empty(ax, "no training loss recorded")
+        ax.set_title(title)
+        return
+    for i, (seed, run) in enumerate(steps.groupby("seed", sort=True)):
+        run = run.sort_values("step")
+        x = run["step"].to_numpy()
+        y = run["train_loss"].to_numpy(dtype=np.float64, na_value=np.nan)
+        finite = np.isfinite(y)
+        ax.plot(x[finite], y[finite], lw=1.0, color=_color(i), label=f"seed {seed}")
+        if not finite.all() and finite.any():
+            last = np.flatnonzero(finite)[-1]
+            ax.plot(x[last], y[last], marker="X", ms=9, color="black", zorder=5)
+            ax.annotate("diverged", (x[last], y[last]), textcoords="offset points", xytext=(4, 4), fontsize=8)
+        for _, ep in episodes[episodes["seed"] == seed].iterrows():
+            start, end = int(ep["start"]), min(int(ep["end"]), len(x) - 1)
+            ax.axvspan(x[start], x[end], color=_SPIKE, alpha=0.08, lw=0)
+            ax.plot(x[int(ep["peak"])], ep["peak_value"], marker="v", ms=7, color=_SPIKE, zorder=4)
+    _log_if_positive(ax, steps["train_loss"])
+    ax.set_xlabel("step")
+    ax.set_title(title)
+    if len(episodes):
+        ax.plot([], [], marker="v", ls="", color=_SPIKE, label="spike peak")
+    _legend(ax)
+
+
+def plot_schedules(analysis: ExperimentAnalysis, config_ids: Sequence[str], path: str | Path) -> Path:
+    """The LR per step (first seed of each config) and the loss weights per epoch, for ``config_ids``."""
+    fig, (left, right) = _figure(2, width=11.0)
+    steps = analysis.steps
+    if "lr" in steps.columns:
+        for i, cid in enumerate(config_ids):
+            mine = steps[steps["config_id"] == cid]
+            if mine.empty:
+                continue
+            run = mine[mine["seed"] == mine["seed"].min()].sort_values("step")
+            left.plot(run["step"], run["lr"], color=_color(i), label=cid)
+        _log_if_positive(left, steps["lr"])
+        left.set_xlabel("step")
+        left.set_title("learning rate (param group 0, first seed)")
+        _legend(left)
+    else:
+        _empty(left, "no LR recorded")
+    epochs = analysis.epochs
+    weights = [c for c in epochs.columns if c.startswith("weight_")]
+    drawn = False
+    styles = ["-", "--", ":", "-."]
+    for i, cid in enumerate(config_ids):
+        mine = epochs[epochs["config_id"] == cid]
+        if mine.empty:
+            continue
+        run = mine[mine["seed"] == mine["seed"].min()].sort_values("epoch")
+        for j, column in enumerate(w for w in weights if run[w].notna().any()):
+            right.plot(run["epoch"], run[column], ls=styles[j % len(styles)], marker="o", ms=3, color=_color(i),
+                       label=f"{cid}: {column.removeprefix('weight_')}")
+            drawn = True
+    if drawn:
+        right.set_xlabel("epoch")
+        right.set_title("loss weights per epoch (first seed)")
+        _legend(right)
+    else:
+        _empty(right, "no loss weights recorded")
+    return _save(fig, path)
+
+
+def plot_quality_stability(analysis: ExperimentAnalysis, path: str | Path, *, label_top: int = 5) -> Path:
+    """Each config's IQM (y) against its spike-count variance (x); the Pareto front joined, the best labelled.
+
+    With one seed per config there is no variance: the mean spike count is used instead (and no front drawn).
+    Configs without an IQM (every seed diverged) or without spike data are left out; the title says how many.
+    """
+    fig, (ax,) = _figure(1, width=6.5)
+    ranking = analysis.ranking
+    use_var = ranking["spike_var"].notna().any()
+    x_col = "spike_var" if use_var else "spike_mean"
+    x = ranking[x_col].to_numpy(dtype=np.float64, na_value=np.nan)
+    y = ranking["iqm"].to_numpy(dtype=np.float64, na_value=np.nan)
+    ok = np.isfinite(x) & np.isfinite(y)
+    front = ranking["pareto"].to_numpy(dtype=bool) & ok
+    ax.scatter(x[ok & ~front], y[ok & ~front], s=25, color="tab:gray", label="config")
+    ax.scatter(x[front], y[front], s=40, color="tab:blue", label="Pareto front", zorder=3)
+    if front.sum() > 1:
+        order = np.argsort(x[front])
+        ax.plot(x[front][order], y[front][order], color="tab:blue", lw=1, zorder=2)
+    for i in range(min(label_top, len(ranking))):
+        if ok[i]:
+            ax.annotate(f"#{i + 1} {ranking['config_id'].iloc[i]}", (x[i], y[i]), textcoords="offset points",
+                        xytext=(4, 4), fontsize=8)
+    ax.set_xlabel("spike count variance over seeds" if use_var else "spike count (one seed)")
+    better = "lower" if analysis.mode == "min" else "higher"
+    ax.set_ylabel(f"IQM of {analysis.metric} ({better} is better)")
+    left_out = int((~ok).sum())
+    ax.set_title("quality against stability" + (f" ({left_out} without data left out)" if left_out else ""))
+    _legend(ax)
+    return _save(fig, path)
+
+
+def plot_importance(importance: pd.DataFrame, path: str | Path) -> Path:
+    """Horizontal bars: each parameter's importance (share of the ranks' variance it explains)."""
+    fig, (ax,) = _figure(1, width=6.5, height=max(2.0, 0.45 * len(importance) + 1.2), fit=True)
+    judged = importance[importance["importance"].notna()]
+    if judged.empty:
+        _empty(ax, "too few configs to judge any parameter")
+    else:
+        labels = [f"{param_label(p)} ({k[:3]}{', ' + d if d else ''})"
+                  for p, k, d in zip(judged["param"], judged["kind"], judged["direction"])]
+        ax.barh(range(len(judged))[::-1], judged["importance"], color="tab:blue")
+        ax.set_yticks(range(len(judged))[::-1], labels, fontsize=8)
+        ax.set_xlim(0, 1)
+        ax.set_xlabel("share of rank variance explained")
+    ax.set_title("which parameters matter")
+    return _save(fig, path)
+
+
+def plot_arms(arms: Sequence[tuple[str, pd.DataFrame, pd.DataFrame]], path: str | Path) -> Path:
+    """Side by side, one panel per arm: ``(title, steps, episodes)`` as for ``draw_seed_losses``; shared y axis."""
+    fig, axes = _figure(len(arms), width=5.5 * len(arms), sharey=True)
+    for ax, (title, steps, episodes) in zip(axes, arms):
+        draw_seed_losses(ax, steps, episodes, title=title)
+    return _save(fig, path)
+
+
+def _figure(n: int, *, width: float, height: float = 4.0, sharey: bool = False,
+            fit: bool = False) -> tuple[Any, list[Any]]:
+    """A figure with ``n`` panels in a row; ``fit`` lays it out around long labels (twice as slow)."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), layout="constrained" if fit else None)
+    axes = fig.subplots(1, n, sharey=sharey, squeeze=False)[0]
+    if not fit:
+        fig.subplots_adjust(left=0.75 / width, right=1 - 0.2 / width, bottom=0.5 / height, top=1 - 0.35 / height,
+                            wspace=0.22)
+    return fig, list(axes)
+
+
+def _save(fig: Any, path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=_DPI)
+    return path
+
+
+def _color(i: int) -> str:
+    return f"C{i % 10}"
+
+
+def _log_if_positive(ax: Any, values: pd.Series) -> None:
+    v = values.to_numpy(dtype=np.float64, na_value=np.nan)
+    v = v[np.isfinite(v)]
+    if v.size and (v > 0).all() and v.max() / v.min() > 20:
+        ax.set_yscale("log")
+
+
+def _legend(ax: Any) -> None:
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8, loc="best")
+
+
+def _empty(ax: Any, text: str) -> None:
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, color="gray")
+    ax.set_xticks([])
+    ax.set_yticks([])

@@ -1,0 +1,170 @@
+"""The analysis report: ``report.md`` with its PNG figures, readable without opening any table.
+
+Sections: the verdict paragraph (``verdict.experiment_verdict``); how the configs were judged (metric, score,
+spike rule); the ranking; each top config's per-seed results and loss curves with spikes marked; the LR and
+loss-weight traces of the top configs; quality against stability with the Pareto front; which parameters matter;
+and every diverged, failed or pruned run with its reason. Figures go to ``figures/`` beside ``report.md``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from tune_sched.analysis.experiment_analysis import ANALYSIS_FILE, ExperimentAnalysis, param_label
+from tune_sched.analysis.importance import param_importance
+from tune_sched.analysis.ranking_table import format_ranking, format_table, format_value
+from tune_sched.analysis.verdict import experiment_verdict
+
+__all__ = ["REPORT_FILE", "Report", "write_report"]
+
+REPORT_FILE = "report.md"
+_MAX_PROBLEM_ROWS = 30
+
+
+@dataclass(frozen=True)
+class Report:
+    """What ``write_report`` wrote: the Markdown file, its figures and the verdict paragraph."""
+
+    path: Path
+    figures: tuple[Path, ...]
+    verdict: str
+    importance: pd.DataFrame
+
+
+def write_report(analysis: ExperimentAnalysis, out_dir: str | Path, *, top: int = 3, table_top: int = 20) -> Report:
+    """Write ``report.md`` and ``figures/*.png`` into ``out_dir``.
+
+    Args:
+        analysis: the analysed experiment.
+        out_dir: where to write (created if missing); existing report files there are replaced.
+        top: how many of the best configs get their own loss-curve figure (at least 1).
+        table_top: how many configs the ranking table shows.
+
+    Returns:
+        The report's paths, verdict and parameter importance.
+    """
+    from tune_sched.analysis import plots
+    from tune_sched.results.io import atomic_write_text
+
+    out = Path(out_dir)
+    figures_dir = out / "figures"
+    importance = param_importance(analysis.ranking, analysis.params, mode=analysis.mode)
+    ordered = [p for p in importance["param"]] if len(importance) else list(analysis.params)
+    verdict = experiment_verdict(analysis)
+    top_ids = analysis.ranking["config_id"].head(max(top, 1)).tolist()
+
+    figures: list[Path] = []
+    sections = [f"# Analysis of experiment `{analysis.name}`", verdict, _method(analysis),
+                "## Ranking", format_ranking(analysis, top=table_top, params=ordered, max_params=None, markdown=True),
+                _legend(analysis), "## The top configs, seed by seed"]
+    for rank, config_id in enumerate(top_ids, start=1):
+        figure = plots.plot_seed_curves(analysis, config_id, figures_dir / f"curves_{rank}_{_safe(config_id)}.png")
+        figures.append(figure)
+        sections += [f"### {rank}. `{config_id}`", _config_line(analysis, config_id),
+                     _seed_table(analysis, config_id), _image(figure, out, f"loss curves of {config_id}")]
+    figure = plots.plot_schedules(analysis, top_ids, figures_dir / "schedules.png")
+    figures.append(figure)
+    sections += ["## Learning rate and loss weights", _image(figure, out, "LR and loss-weight traces")]
+    figure = plots.plot_quality_stability(analysis, figures_dir / "quality_stability.png")
+    figures.append(figure)
+    sections += ["## Quality against stability", _front_line(analysis), _image(figure, out, "IQM against spike variance")]
+    sections += ["## Which parameters matter", *_importance_section(importance, analysis)]
+    if len(importance):
+        figure = plots.plot_importance(importance, figures_dir / "importance.png")
+        figures.append(figure)
+        sections.append(_image(figure, out, "parameter importance"))
+    sections += ["## Diverged, failed and pruned runs", _problems(analysis)]
+    atomic_write_text(out / REPORT_FILE, "\n\n".join(s for s in sections if s) + "\n")
+    return Report(path=out / REPORT_FILE, figures=tuple(figures), verdict=verdict, importance=importance)
+
+
+def _method(analysis: ExperimentAnalysis) -> str:
+    better = "lower" if analysis.mode == "min" else "higher"
+    s, r = analysis.score, analysis.spikes
+    rule = f"`{r.rule}` (k = {r.k:g}" if r.rule == "zscore" else f"`{r.rule}` (threshold = {r.threshold:g}"
+    n_runs = len(analysis.runs)
+    return (f"*How this was judged.* {len(analysis.ranking)} configs, {n_runs} runs. Each seed's value is its best "
+            f"`{analysis.metric}` ({better} is better). A config's robust score is the IQM over its seeds "
+            f"{'+' if analysis.mode == 'min' else '-'} {s.spread_weight:g} x std, plus a divergence penalty of "
+            f"{s.divergence_penalty:g} x odds of divergence x level; diverged and failed seeds count only in that "
+            f"penalty. A spike is a training-loss value far above its trailing window: rule {rule}, window "
+            f"{r.window}); an episode ends when the loss is back within {r.recovery_tol:.0%} of its level before.")
+
+
+def _legend(analysis: ExperimentAnalysis) -> str:
+    return ("*score*: the robust score above; *IQM*, *std*, *worst*: over the seeds that did not diverge; "
+            "*diverged*: diverged or failed seeds of all seeds; *spikes*, *spike var*: the mean and variance of the "
+            "number of spike episodes per seed; *pareto*: no other config has both a better IQM and a lower spike "
+            f"variance. Every statistic of every config is in `{ANALYSIS_FILE}`.")
+
+
+def _config_line(analysis: ExperimentAnalysis, config_id: str) -> str:
+    row = analysis.ranking[analysis.ranking["config_id"] == config_id].iloc[0]
+    values = ", ".join(f"{param_label(p)} = {_shown(row[p])}" for p in analysis.params)
+    seed = row["best_seed"]
+    best = f" Best seed: {int(seed)}." if not pd.isna(seed) else " No seed finished without diverging."
+    export = f" Export it with `tune-sched export {analysis.path} --trial {config_id} --out best.yaml`."
+    return (f"Differs from the others in: {values}." if values else "") + best + export
+
+
+def _seed_table(analysis: ExperimentAnalysis, config_id: str) -> str:
+    runs = analysis.runs[analysis.runs["config_id"] == config_id].sort_values("seed")
+    rows = []
+    for _, run in runs.iterrows():
+        reason = run.get("reason") if run.get("status") != "completed" else ""
+        rows.append([int(run["seed"]), run.get("status"), run.get("best_metric"), run.get("best_epoch"),
+                     run.get("spike_count"), run.get("max_peak_ratio"), reason or ""])
+    headers = ["seed", "status", f"best {analysis.metric}", "best epoch", "spikes", "largest peak (x)", "reason"]
+    return format_table(headers, rows, markdown=True)
+
+
+def _front_line(analysis: ExperimentAnalysis) -> str:
+    front = analysis.ranking[analysis.ranking["pareto"]]
+    if front.empty:
+        return ("No Pareto front: with one seed per config there is no spike variance (the plot uses the spike "
+                "count instead)." if analysis.n_seeds <= 1 else "No config has both an IQM and a spike variance.")
+    names = ", ".join(f"`{c}` (rank {int(r)})" for c, r in zip(front["config_id"], front["rank"]))
+    return (f"On the Pareto front of quality (IQM) and stability (spike variance): {names}. A config off the front "
+            "is beaten on both by one on it.")
+
+
+def _importance_section(importance: pd.DataFrame, analysis: ExperimentAnalysis) -> list[str]:
+    if importance.empty:
+        return ["All configs share the same values: there is nothing to compare."]
+    n = len(analysis.ranking)
+    caution = " With fewer than 10 configs these numbers are rough." if n < 10 else ""
+    text = (f"How much of the spread in the configs' ranks each parameter explains on its own ({n} configs): "
+            f"Spearman rho^2 for numbers, eta^2 for categories.{caution}")
+    rows = [[param_label(p), k, v, d, c] for p, k, v, d, c in importance.itertuples(index=False)]
+    return [text, format_table(["parameter", "kind", "importance", "direction", "configs"], rows, markdown=True)]
+
+
+def _problems(analysis: ExperimentAnalysis) -> str:
+    runs = analysis.runs
+    if "status" not in runs:
+        return "No run status recorded."
+    bad = runs[runs["status"] != "completed"].sort_values(["status", "config_id", "seed"])
+    if bad.empty:
+        return "None: every run completed."
+    rows = [[r["config_id"], int(r["seed"]), r["status"], r.get("epochs_run"), r.get("reason") or ""]
+            for _, r in bad.head(_MAX_PROBLEM_ROWS).iterrows()]
+    table = format_table(["config", "seed", "status", "epochs run", "reason"], rows, markdown=True)
+    more = f"\n\n({len(bad) - _MAX_PROBLEM_ROWS} more in the trials table.)" if len(bad) > _MAX_PROBLEM_ROWS else ""
+    return table + more
+
+
+def _shown(value: object) -> str:
+    text = format_value(value)
+    return "not set" if text == "-" else text
+
+
+def _image(path: Path, out: Path, alt: str) -> str:
+    return f"![{alt}]({path.relative_to(out).as_posix()})"
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", str(name))[:80]

@@ -1,0 +1,159 @@
+"""``tune-sched search``: run a search space on Ray Tune into an experiment directory, resumable."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import sys
+from pathlib import Path
+from typing import Any, TextIO
+
+from tune_sched.config.space import SearchSpace
+from tune_sched.errors import UsageError
+
+__all__ = ["run_search"]
+
+TUNE_DIR = "tune"  # Ray Tune's own state, inside the experiment directory
+
+
+def run_search(
+    space: SearchSpace,
+    *,
+    name: str | None = None,
+    storage: str | Path | None = None,
+    resume: bool = False,
+    address: str | None = None,
+    space_name: str = "search",
+    stream: TextIO | None = None,
+) -> Path:
+    """Run every sampled config of ``space`` on every seed; return the experiment directory.
+
+    Without ``address`` a private local Ray is started for the search and shut down after. An existing experiment
+    is continued only with ``resume=True`` (finished seeds are kept, unfinished ones continue from their last
+    checkpoint); otherwise an existing name is refused before anything starts.
+    """
+    from tune_sched.results.experiment import create_experiment, is_experiment, read_manifest
+
+    stream = stream or sys.stdout
+    storage = Path(storage or "experiments").expanduser().resolve()
+    name = name or f"{space_name}-{datetime.datetime.now():%Y%m%d-%H%M%S}"
+    if "/" in name or name in (".", ".."):
+        raise UsageError(f"must be a plain directory name, but got {name!r}", path="--name", fix="e.g. --name plateau")
+    experiment = storage / name
+    _check_writable(storage)
+    if resume:
+        if not is_experiment(experiment):
+            raise UsageError("there is no experiment to resume", path=str(experiment),
+                             fix="check --name and --storage, or leave out --resume to start one")
+        manifest = read_manifest(experiment)
+        seeds = list(manifest["seeds"])
+        if sorted(seeds) != sorted(space.seeds):
+            raise UsageError(f"the experiment was started with seeds {seeds}, not {list(space.seeds)}",
+                             path="--seeds", fix="resume with the same seeds")
+    elif experiment.exists():
+        raise UsageError("already exists", path=str(experiment),
+                         fix="pass --resume to continue it, or choose another --name")
+    else:
+        create_experiment(experiment, space_source=space.source, metric=space.metric, mode=space.mode,
+                          seeds=list(space.seeds), settings=_settings(space))
+
+    from tune_sched.search.ray_session import ray_session
+
+    total = None if space.settings.algorithm == "grid" else space.settings.num_samples
+    print(f"search: {space.num_configs if total is None else total} configs x {len(space.seeds)} seeds "
+          f"-> {experiment}", file=stream, flush=True)
+    with ray_session(address):
+        progress = _fit(space, experiment, resume=resume, stream=stream)
+    _finish(experiment, space, progress, stream=stream)
+    return experiment
+
+
+def _fit(space: SearchSpace, experiment: Path, *, resume: bool, stream: TextIO) -> Any:
+    import ray
+    from ray import tune
+
+    from tune_sched.search.algorithms import make_scheduler, make_searcher
+    from tune_sched.search.progress import SearchProgress
+    from tune_sched.search.trainable import ConfigTrainable, SearchContext
+
+    res = space.resources
+    grid = tuple(space.grid()) if space.settings.algorithm == "grid" else None
+    ctx = SearchContext(experiment_dir=str(experiment), seeds=tuple(space.seeds), metric=space.metric,
+                        mode=space.mode, threads=max(1, int(res.cpu)), grid=grid)
+    trainable = tune.with_resources(tune.with_parameters(ConfigTrainable, ctx=ctx), {"cpu": res.cpu, "gpu": res.gpu})
+    total = len(grid) if grid is not None else space.settings.num_samples
+    progress = SearchProgress(total=total, mode=space.mode, stream=stream)
+    tune_path = experiment / TUNE_DIR
+    if resume and tune.Tuner.can_restore(str(tune_path)):
+        tuner = tune.Tuner.restore(str(tune_path), trainable=trainable, resume_unfinished=True,
+                                   resume_errored=True, restart_errored=False)
+        # Callbacks are not part of the restored state: give the progress printer to the new controller.
+        tuner._local_tuner._run_config.callbacks = [progress]  # noqa: SLF001
+    else:
+        searcher, param_space = make_searcher(space)
+        cpus = ray.cluster_resources().get("CPU", os.cpu_count() or 1)
+        max_concurrent = space.settings.max_concurrent or max(1, int(cpus // max(res.cpu, 1e-9)))
+        tuner = tune.Tuner(
+            trainable,
+            param_space=param_space,
+            tune_config=tune.TuneConfig(
+                search_alg=searcher, scheduler=make_scheduler(space), num_samples=1 if grid else total,
+                max_concurrent_trials=max_concurrent, time_budget_s=space.settings.time_budget_s,
+                reuse_actors=True, trial_dirname_creator=trial_dirname,
+            ),
+            run_config=tune.RunConfig(
+                name=TUNE_DIR, storage_path=str(experiment), verbose=0, callbacks=[progress],
+                failure_config=tune.FailureConfig(max_failures=space.settings.max_failures),
+                checkpoint_config=tune.CheckpointConfig(checkpoint_at_end=False),
+            ),
+        )
+    try:
+        grid_result = tuner.fit()
+    except KeyboardInterrupt:
+        raise _interrupted(experiment) from None
+    # On Ctrl-C Tune saves its state and fit() returns normally: tell that apart from a finished search.
+    trials = grid_result._experiment_analysis.trials  # noqa: SLF001
+    unfinished = [t for t in trials if t.status not in ("TERMINATED", "ERROR")]
+    if unfinished or (space.settings.time_budget_s is None and len(trials) < total):
+        raise _interrupted(experiment)
+    return progress
+
+
+def trial_dirname(trial: Any) -> str:
+    """Tune's folder for a trial is named by its id, like the experiment's ``trials/<config_id>``."""
+    return str(trial.trial_id)
+
+
+def _interrupted(experiment: Path) -> KeyboardInterrupt:
+    return KeyboardInterrupt(
+        f"search interrupted; finished trials are kept. Resume with: tune-sched search --space "
+        f"{experiment / 'space.yaml'} --storage {experiment.parent} --name {experiment.name} --resume"
+    )
+
+
+def _finish(experiment: Path, space: SearchSpace, progress: Any, *, stream: TextIO) -> None:
+    from tune_sched.results.experiment import gather_experiment
+    from tune_sched.search.summary import top_configs_text
+
+    tables = gather_experiment(experiment)
+    print("", file=stream)
+    print(progress.status_text(), file=stream)
+    print(top_configs_text(tables["trials"], mode=space.mode, metric=space.metric), file=stream)
+    print(f"experiment: {experiment}\nnext: tune-sched analyze {experiment}", file=stream, flush=True)
+
+
+def _settings(space: SearchSpace) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    return {"search": asdict(space.settings), "resources": asdict(space.resources)}
+
+
+def _check_writable(storage: Path) -> None:
+    try:
+        storage.mkdir(parents=True, exist_ok=True)
+        probe = storage / f".tune-sched-write-test-{os.getpid()}"
+        probe.write_bytes(b"ok")
+        probe.unlink()
+    except OSError as err:
+        raise UsageError(f"cannot write there ({err.strerror or err})", path=str(storage),
+                         fix="choose a writable --storage directory with free space") from None

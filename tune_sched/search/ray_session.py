@@ -1,0 +1,65 @@
+"""Starting Ray for a search: a private local cluster (dashboard off, loopback only), or an existing one."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import Iterator
+
+__all__ = ["quiet_ray_environment", "ray_session"]
+
+# Read by Ray and Tune at import time: no usage reporting, Tune's old quiet output path, no auto loggers.
+_ENV = {
+    "RAY_USAGE_STATS_ENABLED": "0",
+    "RAY_AIR_NEW_OUTPUT": "0",
+    "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1",
+    "RAY_TRAIN_V2_ENABLED": "0",
+    "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",  # with this, a local cluster binds to 127.0.0.1 only
+    "TUNE_GLOBAL_CHECKPOINT_S": "5",  # Tune saves its experiment state at least this often (resume loses less)
+    "TUNE_FUNCTION_THREAD_TIMEOUT_S": "30",
+}
+
+
+def quiet_ray_environment() -> None:
+    """Set Ray's environment defaults (the user's own settings win); call before ``import ray``."""
+    for key, value in _ENV.items():
+        os.environ.setdefault(key, value)
+
+
+@contextlib.contextmanager
+def ray_session(address: str | None = None, *, num_cpus: int | None = None,
+                num_gpus: int | None = None) -> Iterator[None]:
+    """Use the Ray already initialised in this process, attach to ``address``, or start a private local one.
+
+    A private cluster listens on 127.0.0.1 only, has no dashboard, and is shut down on exit. Workers get the
+    current directory on their ``PYTHONPATH`` so ``module: pkg.mod:Class`` paths resolve as they do here.
+    """
+    quiet_ray_environment()
+    cwd = os.getcwd()
+    paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    if cwd not in paths:
+        os.environ["PYTHONPATH"] = os.pathsep.join([cwd, *paths])
+    import ray
+
+    if ray.is_initialized():
+        yield
+        return
+    if address:
+        from tune_sched.errors import UsageError
+
+        os.environ.setdefault("RAY_AUTH_MODE", "token")  # clusters started by `ray start` require it
+        try:
+            ray.init(address=address, logging_level=logging.ERROR, log_to_driver=False,
+                     runtime_env={"env_vars": {"PYTHONPATH": os.environ["PYTHONPATH"]}})
+        except (ConnectionError, ValueError, RuntimeError) as err:
+            raise UsageError(f"cannot connect to the Ray cluster at {address!r} ({err})".splitlines()[0],
+                             path="--address", fix="check the address 'ray start --head' printed") from None
+    else:
+        # address="local": never attach by accident to another cluster running on this machine.
+        ray.init(address="local", num_cpus=num_cpus, num_gpus=num_gpus, include_dashboard=False,
+                 log_to_driver=False, logging_level=logging.ERROR)
+    try:
+        yield
+    finally:
+        ray.shutdown()
