@@ -11,7 +11,7 @@ from torch import nn
 
 from tune_sched.train.tasks.examples import ExampleRegressor
 
-__all__ = ["CrashAt", "ManualOptimization", "NaNAt", "NotAModule", "OutOfMemoryAt", "OwnOptimizer"]
+__all__ = ["CrashAt", "ManualOptimization", "NaNAt", "NotAModule", "OutOfMemoryAt", "OwnOptimizer", "Requires"]
 
 
 class ManualOptimization(ExampleRegressor):
@@ -77,6 +77,13 @@ class OwnOptimizer(ExampleRegressor):
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return torch.optim.SGD(self.parameters(), lr=123.0)
+
+
+class Requires(ExampleRegressor):
+    """Needs a ``width`` argument (that it ignores)."""
+
+    def __init__(self, *, width: int) -> None:
+        super().__init__()
 
 
 class NotAModule:

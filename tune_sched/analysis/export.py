@@ -81,7 +81,8 @@ def export_config(
 
 def exported_yaml(analysis: ExperimentAnalysis, row: Any, *, out_name: str = "best.yaml") -> tuple[str, dict, int, bool]:
     """The YAML text (header and config), the config, its seed and whether that is the best seed, for one row."""
-    from tune_sched.config._yaml import dump_yaml
+    import yaml
+
     from tune_sched.config.run_config import RunConfig
 
     config_id = str(row["config_id"])
@@ -93,7 +94,8 @@ def exported_yaml(analysis: ExperimentAnalysis, row: Any, *, out_name: str = "be
     data = json.loads(row["config_json"])
     data["seed"] = seed
     config = RunConfig.from_dict(data, path=f"trials/{config_id}/config.yaml").to_dict()
-    return _header(analysis, row, seed, best, out_name) + dump_yaml(config), config, seed, best
+    body = yaml.safe_dump(config, sort_keys=False, default_flow_style=False)  # block style: easy to edit
+    return _header(analysis, row, seed, best, out_name) + body, config, seed, best
 
 
 def _header(analysis: ExperimentAnalysis, row: Any, seed: int, best: bool, out_name: str) -> str:
@@ -111,7 +113,8 @@ def _header(analysis: ExperimentAnalysis, row: Any, seed: int, best: bool, out_n
         f"Run config exported by tune-sched from experiment '{analysis.name}' ({analysis.path.resolve()})",
         f"config_id: {row['config_id']}, rank {int(row['rank'])} of {len(analysis.ranking)} by robust score "
         f"{format_value(float(row['score']))} ({analysis.metric}, {better} is better)",
-        f"IQM {format_value(float(row['iqm']))} over {n - bad} seeds{std}, {bad} of {n} seeds diverged{spike_text}",
+        (f"IQM {format_value(float(row['iqm']))} over {n - bad} seeds{std}, " if n > bad else "no IQM, ")
+        + f"{bad} of {n} seeds diverged or failed{spike_text}",
         seed_line,
         f"train it with: tune-sched run {out_name}",
     ]

@@ -37,6 +37,11 @@ def build_module(config: RunConfig) -> tuple[Any, Any]:
 
     The trial supplies ``configure_optimizers`` from the config; a module that defines its own gets a warning
     that it is replaced.
+
+    Raises:
+        UsageError: at ``module``/``datamodule`` for a path that does not import or a class of the wrong kind; at
+            ``module_kwargs``/``datamodule_kwargs`` for arguments the class does not accept or that its
+            constructor rejects (the constructor's exception is chained, shown with ``--debug``).
     """
     import pytorch_lightning as pl
 
@@ -67,11 +72,29 @@ def build_module(config: RunConfig) -> tuple[Any, Any]:
 
 
 def _construct(cls: type, kwargs: dict[str, Any], path: str) -> Any:
+    """``cls(**kwargs)``; an unknown or missing argument, or the constructor rejecting a value, is a UsageError."""
     import inspect
 
+    from tune_sched.config._check import join
+    from tune_sched.errors import unknown_name
+
+    signature = inspect.signature(cls)
+    kinds = {name: p.kind for name, p in signature.parameters.items()}
+    names = [n for n, kind in kinds.items() if kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                                                         inspect.Parameter.KEYWORD_ONLY)]
+    if inspect.Parameter.VAR_KEYWORD not in kinds.values():
+        for key in kwargs:
+            if key not in names:
+                raise unknown_name(f"{cls.__name__} argument", key, names, path=join(path, key))
     try:
-        inspect.signature(cls).bind(**kwargs)
+        signature.bind(**kwargs)
     except TypeError as err:
         raise UsageError(f"{cls.__name__} does not accept these arguments ({err})", path=path,
-                         fix=f"match the signature {cls.__name__}{inspect.signature(cls)}") from None
-    return cls(**kwargs)
+                         fix=f"give the arguments {cls.__name__} needs (it takes: {', '.join(names) or 'none'})"
+                         ) from None
+    try:
+        return cls(**kwargs)
+    except Exception as err:  # noqa: BLE001 - the constructor rejected the config's values
+        message = f"{type(err).__name__}: {err}".splitlines()[0][:300]
+        raise UsageError(f"{cls.__name__}(**{path}) raised {message}", path=path,
+                         fix=f"check the values in {path}") from err
