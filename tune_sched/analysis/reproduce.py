@@ -13,6 +13,9 @@ epoch, epochs and steps run and divergence step from ``result.json``. The deviat
 ``|a - b| / max(|a|, |b|)`` (0 when both are 0, both NaN, or the same infinity; infinite when only one is finite or
 a value or epoch is missing on one side), and the run reproduces when the largest one is at most the tolerance
 (default 1e-6). Wall times are not compared.
+
+A seed the search pruned is trained again for as many epochs as it had (and stops as pruned). A recorded failure
+from outside the training (a crashed worker) cannot come back, so its status differs and the result says so.
 """
 
 from __future__ import annotations
@@ -34,6 +37,11 @@ __all__ = [
 ]
 
 DEFAULT_TOLERANCE = 1e-6
+THREADS_FIELD = "num_threads"
+"""The result.json key with the torch thread count a run trained with; reproduce uses it when present."""
+_THREADS_NOTE = ("the recorded run does not say how many torch threads it used, and results can differ in the last "
+                 "digits between thread counts: try --threads with the count it ran with (the search uses its "
+                 "cpus per trial)")
 RESULT_FIELDS = ("best_metric", "final_metric", "best_epoch", "epochs_run", "steps_run", "diverged_step")
 _KEY_COLUMNS = ("config_id", "seed", "epoch")
 Progress = Callable[[str], None]
@@ -121,7 +129,8 @@ def reproduce_trial(
         tolerance: the largest relative deviation that still counts as reproduced.
         out: where to keep the new runs (``<out>/<config_id>/seed=<s>``; must be new or empty); default a
             temporary directory, deleted afterwards.
-        num_threads: torch threads for training (None: torch's default).
+        num_threads: torch threads for training (None: the count in the recorded result.json's ``num_threads``
+            when it has one, else torch's default). Results can differ in the last digits between thread counts.
         progress: called with a line before each training.
 
     Raises:
@@ -143,13 +152,18 @@ def reproduce_trial(
         deviations, compared, notes = {}, 0, set()
         for i, (seed, record_dir) in enumerate(pairs, start=1):
             config = _load_config(record_dir / "config.yaml")
-            notes |= _determinism_notes(config)
+            record = _read_result(record_dir)
+            notes |= _determinism_notes(config) | _status_notes(record, seed)
+            threads = num_threads if num_threads is not None else record.get(THREADS_FIELD)
             if progress:
                 progress(f"seed {seed}: training ({i} of {len(pairs)})")
             new_dir = work / config_id / f"seed={seed}"
-            _train(config, seed, new_dir, config_id=config_id, num_threads=num_threads)
+            stop = int(record.get("epochs_run") or 0) if record.get("status") == "pruned" else None
+            _train(config, seed, new_dir, config_id=config_id, num_threads=threads, stop_after=stop)
             deviations[seed], n = compare_runs(record_dir, new_dir, seed=seed)
             compared += n
+            if deviations[seed].relative > tolerance and threads is None:
+                notes.add(_THREADS_NOTE)
         return ReproduceResult(source=str(experiment), config_id=config_id, tolerance=tolerance, deviations=deviations,
                                compared=compared, out_dir=Path(out) if out is not None else None,
                                notes=tuple(sorted(notes)))
@@ -186,12 +200,16 @@ def reproduce_config(
             against = Path(against)
             recorded = _check_against(config, config_path, against)
             chosen = _pick_seeds(seeds, [recorded.seed], f"the run in {against}")
+            record = _read_result(against)
+            threads = num_threads if num_threads is not None else record.get(THREADS_FIELD)
             for seed in chosen:
                 if progress:
                     progress(f"seed {seed}: training (1 of 1)")
-                _train(config, seed, work / f"seed={seed}", num_threads=num_threads)
+                _train(config, seed, work / f"seed={seed}", num_threads=threads)
                 deviations[seed], n = compare_runs(against, work / f"seed={seed}", seed=seed)
                 compared += n
+                if deviations[seed].relative > tolerance and threads is None:
+                    notes.add(_THREADS_NOTE)
             source = f"{config_path} against {against}"
         else:
             chosen = list(seeds) if seeds else [config.seed]
@@ -266,10 +284,27 @@ def relative_deviation(a: float, b: float) -> float:
     return abs(a - b) / max(abs(a), abs(b))
 
 
-def _train(config: Any, seed: int, out_dir: Path, *, config_id: str = "run", num_threads: int | None) -> None:
+def _train(config: Any, seed: int, out_dir: Path, *, config_id: str = "run", num_threads: int | None,
+           stop_after: int | None = None) -> None:
+    """``run_trial`` without checkpoints; ``stop_after`` epochs ends it as pruned (as the search's pruner did)."""
     from tune_sched.train.trial import run_trial
 
-    run_trial(config, seed, out_dir, config_id=config_id, checkpoint=False, num_threads=num_threads)
+    hook = None
+    if stop_after is not None:
+        def hook(epoch: int, metrics: dict[str, float]) -> bool:
+            return epoch + 1 >= stop_after
+
+    run_trial(config, seed, out_dir, config_id=config_id, checkpoint=False, num_threads=num_threads, epoch_hook=hook)
+
+
+def _status_notes(record: dict[str, Any], seed: int) -> set[str]:
+    if record.get("status") == "pruned":
+        return {f"seed {seed} was pruned by the search after {record.get('epochs_run')} epochs: the new run stops "
+                "there too"}
+    if record.get("status") == "failed":
+        return {f"seed {seed} failed when recorded ({record.get('reason') or 'no reason recorded'}); a failure from "
+                "outside the training, such as a crashed worker, does not come back"}
+    return set()
 
 
 def _load_config(path: str | Path) -> Any:

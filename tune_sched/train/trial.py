@@ -191,7 +191,7 @@ def _fit(trainer: Any, module: Any, datamodule: Any, ckpt: Path | None) -> None:
     try:
         trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt)
     except (SystemExit, ValueError) as err:
-        if trainer.interrupted or isinstance(err.__context__, KeyboardInterrupt):
+        if isinstance(err.__context__, KeyboardInterrupt):  # raised while Lightning handled the interrupt
             raise KeyboardInterrupt from None
         raise
     finally:
