@@ -94,11 +94,68 @@ def cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_analyze(args: argparse.Namespace) -> int:
+    from tune_sched.analysis.experiment_analysis import analyze_experiment, write_analysis_table
+    from tune_sched.analysis.ranking_table import format_ranking
+    from tune_sched.analysis.report import write_report
+
+    if args.top < 1:
+        raise UsageError(f"must be at least 1, but got {args.top}", path="--top", fix="e.g. --top 10")
+    analysis = analyze_experiment(args.experiment)
+    out = Path(args.out) if args.out else analysis.path
+    report = write_report(analysis, out, top=min(args.top, 3))
+    table = write_analysis_table(analysis, out)
+    print(format_ranking(analysis, top=args.top, params=list(report.importance["param"]) or None))
+    print()
+    print(report.verdict.replace("**", "").replace("`", ""))
+    print(f"\nwrote {table}, {report.path} ({len(report.figures)} figures)")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from tune_sched.analysis.export import export_config
+
+    result = export_config(args.experiment, args.out, rank=args.rank, config_id=args.trial, force=args.force)
+    which = "its best seed" if result.best_seed else "0: no seed finished without diverging"
+    print(f"wrote {result.path}: config {result.config_id} (rank {result.rank}, score {result.score:.4g}), "
+          f"seed {result.seed} ({which})\nnext: tune-sched run {result.path}")
+    return 0
+
+
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    from tune_sched.analysis.reproduce import reproduce
+
+    result = reproduce(args.source, trial=args.trial, against=args.against,
+                       seeds=_seeds(args.seeds) if args.seeds else None, tolerance=args.tolerance, out=args.out,
+                       num_threads=args.threads, progress=lambda line: print(line, flush=True))
+    print(result.summary())
+    return 0 if result.ok else 1
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from tune_sched.analysis.arms import make_arms
+    from tune_sched.analysis.compare import compare_arms
+    from tune_sched.analysis.compare_report import comparison_text, write_comparison
+
+    a, b = make_arms(args.a, args.b, config_a=args.config_a, config_b=args.config_b,
+                     seeds=_seeds(args.seeds) if args.seeds else None, max_epochs=args.max_epochs, out=args.out,
+                     num_threads=args.threads, progress=lambda line: print(f"training {line}", flush=True))
+    comparison = compare_arms(a, b)
+    print(comparison_text(comparison))
+    for path in write_comparison(comparison, json_path=args.json, markdown_path=args.markdown):
+        print(f"wrote {path}")
+    return 0
+
+
 # -- parser -----------------------------------------------------------------------------------------------------
 COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], str]] = {
     "run": (cmd_run, "train one run config on one seed and record its metrics"),
     "search": (cmd_search, "search a space on Ray Tune: every config on every seed, ranked by a robust score"),
     "validate": (cmd_validate, "check a run config or a search space without running anything"),
+    "analyze": (cmd_analyze, "rank an experiment's configs by quality and stability; write report.md with plots"),
+    "export": (cmd_export, "write one config of an experiment (the best by default) as a run config YAML"),
+    "reproduce": (cmd_reproduce, "train a recorded run again and check every metric comes back (exit 1 if not)"),
+    "compare": (cmd_compare, "A/B study: two experiments' best configs, or two run configs on the same seeds"),
 }
 
 
@@ -125,6 +182,35 @@ def _add_arguments(name: str, p: argparse.ArgumentParser) -> None:
         p.add_argument("--resume", action="store_true", help="continue an interrupted experiment")
     elif name == "validate":
         p.add_argument("file", help="a run config or search space YAML")
+    elif name == "analyze":
+        p.add_argument("experiment", help="experiment directory (made by 'tune-sched search')")
+        p.add_argument("--out", help="where to write analysis.parquet, report.md and figures/ (default: the experiment)")
+        p.add_argument("--top", type=int, default=10, help="configs in the printed table (default 10)")
+    elif name == "export":
+        p.add_argument("experiment", help="experiment directory")
+        p.add_argument("--rank", type=int, help="the config's rank in 'tune-sched analyze' (default 1, the best)")
+        p.add_argument("--trial", help="the config id instead of a rank")
+        p.add_argument("--out", required=True, help="the run config YAML to write, e.g. best.yaml")
+        p.add_argument("--force", action="store_true", help="overwrite an existing --out")
+    elif name == "reproduce":
+        p.add_argument("source", help="a run config YAML, or an experiment directory (with --trial)")
+        p.add_argument("--trial", help="the config id to reproduce (experiments)")
+        p.add_argument("--seeds", help="comma-separated seeds (default: every recorded seed / the config's seed)")
+        p.add_argument("--against", help="a run directory made by 'tune-sched run' with this config to compare with")
+        p.add_argument("--tolerance", type=float, default=1e-6, help="largest relative deviation (default 1e-6)")
+        p.add_argument("--out", help="keep the new runs in this new directory (default: a temporary one)")
+        p.add_argument("--threads", type=int, help="torch threads (default: as recorded, else torch's default)")
+    elif name == "compare":
+        p.add_argument("a", help="A, the control: an experiment directory or a run config YAML")
+        p.add_argument("b", help="B, the treatment: the same kind as A")
+        p.add_argument("--config-a", help="config id in experiment A (default: its best)")
+        p.add_argument("--config-b", help="config id in experiment B (default: its best)")
+        p.add_argument("--seeds", help="seeds for two run configs (default 0,1,2)")
+        p.add_argument("--max-epochs", type=int, help="override trainer.max_epochs of two run configs")
+        p.add_argument("--out", help="keep the two run configs' runs here (<out>/A, <out>/B)")
+        p.add_argument("--threads", type=int, help="torch threads for training (default: torch's)")
+        p.add_argument("--json", help="write the comparison as JSON here")
+        p.add_argument("--markdown", help="write a Markdown report here (and its figure beside it)")
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -52,7 +52,8 @@ def _build(path: Path, configs: dict, seeds: tuple[int, ...], *, troubled: bool)
     from tune_sched.train.trial import run_trial
 
     torch.set_num_threads(1)
-    exp = create_experiment(path, space_source={"task": "tiny"}, metric="val_loss", mode="min", seeds=list(seeds))
+    exp = create_experiment(path, space_source={"task": "tiny"}, metric="val_loss", mode="min", seeds=list(seeds),
+                            settings={"resources": {"cpu": 1, "gpu": 0}})  # as a search with 1 CPU per trial
     for config_id, config in configs.items():
         for seed in seeds:
             run_trial(config, seed, seed_dir(exp, config_id, seed), config_id=config_id)

@@ -69,7 +69,8 @@ def format_ranking(
         rows.append(cells)
     text = format_table(headers, rows, markdown=markdown)
     if len(shown) < len(ranking):
-        text += f"\n({len(ranking) - len(shown)} more configs; all of them are in analysis.parquet)"
+        more = len(ranking) - len(shown)
+        text += f"\n({more} more config{'s' if more > 1 else ''}; all of them are in analysis.parquet)"
     return text
 
 

@@ -20,20 +20,19 @@ from outside the training (a crashed worker) cannot come back, so its status dif
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
-import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tune_sched.analysis._workdir import work_dir
 from tune_sched.errors import UsageError
 
 __all__ = [
-    "DEFAULT_TOLERANCE", "Deviation", "ReproduceResult", "compare_runs", "relative_deviation", "reproduce_config",
-    "reproduce_trial",
+    "DEFAULT_TOLERANCE", "Deviation", "ReproduceResult", "compare_runs", "relative_deviation", "reproduce",
+    "reproduce_config", "reproduce_trial",
 ]
 
 DEFAULT_TOLERANCE = 1e-6
@@ -93,14 +92,18 @@ class ReproduceResult:
 
     def summary(self) -> str:
         """A few lines for the terminal: per seed, then the verdict with the largest deviation."""
-        lines = [f"reproduce {self.config_id} ({self.source}): {len(self.deviations)} seeds, "
+        lines = [f"reproduce {self.config_id} ({self.source}): {_plural(len(self.deviations), 'seed')}, "
                  f"{self.compared} values compared"]
-        lines += [f"  seed {seed}: largest deviation {_show(d.relative)} ({d.metric}"
-                  f"{'' if d.epoch is None else f', epoch {d.epoch}'})" for seed, d in self.deviations.items()]
+        for seed, d in self.deviations.items():
+            where = f"{d.metric}{'' if d.epoch is None else f', epoch {d.epoch}'}"
+            lines.append(f"  seed {seed}: " + ("identical" if d.relative == 0 else
+                                                f"largest deviation {_show(d.relative)} ({where})"))
         lines += [f"note: {note}" for note in self.notes]
         worst = self.worst
         if worst is None:
             lines.append("nothing was compared")
+        elif worst.relative == 0:
+            lines.append(f"reproduced: every compared value is identical (tolerance {self.tolerance:g})")
         elif self.ok:
             lines.append(f"reproduced: largest deviation {worst.describe()}, within tolerance {self.tolerance:g}")
         else:
@@ -108,6 +111,43 @@ class ReproduceResult:
         if self.out_dir is not None:
             lines.append(f"the new runs are in {self.out_dir}")
         return "\n".join(lines)
+
+
+def reproduce(
+    source: str | Path,
+    *,
+    trial: str | None = None,
+    against: str | Path | None = None,
+    seeds: Sequence[int] | None = None,
+    tolerance: float = DEFAULT_TOLERANCE,
+    out: str | Path | None = None,
+    num_threads: int | None = None,
+    progress: Progress | None = None,
+) -> ReproduceResult:
+    """``reproduce_trial`` for an experiment directory (``trial`` required), ``reproduce_config`` for a YAML file.
+
+    Raises:
+        UsageError: a directory that is no experiment, an experiment without ``trial``, ``trial`` with a config,
+            ``against`` with an experiment; and the errors of the two functions.
+    """
+    from tune_sched.results.experiment import is_experiment
+
+    source = Path(source)
+    options: dict[str, Any] = dict(seeds=seeds, tolerance=tolerance, out=out, num_threads=num_threads,
+                                   progress=progress)
+    if source.is_dir():
+        if not is_experiment(source):
+            raise UsageError("is a directory but not an experiment", path=str(source),
+                             fix="pass an experiment directory with --trial ID, or a run config YAML")
+        if not trial:
+            raise UsageError("is required for an experiment", path="--trial",
+                             fix=f"name the config to reproduce, e.g. from 'tune-sched analyze {source}'")
+        if against is not None:
+            raise UsageError("applies to a run config only", path="--against", fix="remove it")
+        return reproduce_trial(source, trial, **options)
+    if trial:
+        raise UsageError("applies to an experiment only", path="--trial", fix="remove it, or pass an experiment")
+    return reproduce_config(source, against=against, **options)
 
 
 def reproduce_trial(
@@ -129,8 +169,9 @@ def reproduce_trial(
         tolerance: the largest relative deviation that still counts as reproduced.
         out: where to keep the new runs (``<out>/<config_id>/seed=<s>``; must be new or empty); default a
             temporary directory, deleted afterwards.
-        num_threads: torch threads for training (None: the count in the recorded result.json's ``num_threads``
-            when it has one, else torch's default). Results can differ in the last digits between thread counts.
+        num_threads: torch threads for training. None: the count in the recorded result.json's ``num_threads``
+            when it has one, else the search's (its CPUs per trial, from the manifest), else torch's default.
+            Results can differ in the last digits between thread counts.
         progress: called with a line before each training.
 
     Raises:
@@ -139,7 +180,7 @@ def reproduce_trial(
     from tune_sched.analysis.experiment_analysis import unknown_config
     from tune_sched.results.experiment import read_manifest, seed_dir
 
-    read_manifest(experiment)  # checks that it is an experiment
+    manifest = read_manifest(experiment)  # also checks that it is an experiment
     _check_tolerance(tolerance)
     trials = Path(experiment) / "trials"
     ids = sorted(p.name for p in trials.iterdir() if any(p.glob("seed=*/result.json"))) if trials.is_dir() else []
@@ -148,13 +189,13 @@ def reproduce_trial(
     recorded = sorted(int(p.parent.name.removeprefix("seed=")) for p in (trials / config_id).glob("seed=*/result.json"))
     chosen = _pick_seeds(seeds, recorded, f"config {config_id!r}")
     pairs = [(seed, seed_dir(experiment, config_id, seed)) for seed in chosen]
-    with _workdir(out) as work:
+    with work_dir(out, prefix="tune-sched-reproduce-") as work:
         deviations, compared, notes = {}, 0, set()
         for i, (seed, record_dir) in enumerate(pairs, start=1):
             config = _load_config(record_dir / "config.yaml")
             record = _read_result(record_dir)
             notes |= _determinism_notes(config) | _status_notes(record, seed)
-            threads = num_threads if num_threads is not None else record.get(THREADS_FIELD)
+            threads = num_threads if num_threads is not None else record.get(THREADS_FIELD, _search_threads(manifest))
             if progress:
                 progress(f"seed {seed}: training ({i} of {len(pairs)})")
             new_dir = work / config_id / f"seed={seed}"
@@ -185,7 +226,8 @@ def reproduce_config(
         config_path: a run config YAML file.
         seeds: seeds to run (default: the config's own seed, or the recorded run's seed with ``against``).
         against: a run directory made by ``tune-sched run`` with the same config (the seed may differ).
-        tolerance, out, num_threads, progress: as for ``reproduce_trial`` (new runs go to ``<out>/seed=<s>/``).
+        tolerance, out, progress: as for ``reproduce_trial`` (new runs go to ``<out>/seed=<s>/``).
+        num_threads: torch threads (None: the recorded run's ``num_threads`` if it has one, else torch's default).
 
     Raises:
         UsageError: a bad config, ``against`` not a run directory or trained with a different config, seeds
@@ -194,7 +236,7 @@ def reproduce_config(
     _check_tolerance(tolerance)
     config = _load_config(config_path)
     notes = _determinism_notes(config)
-    with _workdir(out) as work:
+    with work_dir(out, prefix="tune-sched-reproduce-") as work:
         deviations, compared = {}, 0
         if against is not None:
             against = Path(against)
@@ -297,6 +339,12 @@ def _train(config: Any, seed: int, out_dir: Path, *, config_id: str = "run", num
     run_trial(config, seed, out_dir, config_id=config_id, checkpoint=False, num_threads=num_threads, epoch_hook=hook)
 
 
+def _search_threads(manifest: dict[str, Any]) -> int | None:
+    """The torch threads a search gave each trial: its CPUs per trial, at least 1 (None if not recorded)."""
+    cpu = ((manifest.get("settings") or {}).get("resources") or {}).get("cpu")
+    return max(1, int(cpu)) if isinstance(cpu, (int, float)) else None
+
+
 def _status_notes(record: dict[str, Any], seed: int) -> set[str]:
     if record.get("status") == "pruned":
         return {f"seed {seed} was pruned by the search after {record.get('epochs_run')} epochs: the new run stops "
@@ -350,21 +398,6 @@ def _determinism_notes(config: Any) -> set[str]:
     return set()
 
 
-@contextlib.contextmanager
-def _workdir(out: str | Path | None) -> Iterator[Path]:
-    """``out`` (created; must be new or empty), or a temporary directory removed afterwards."""
-    if out is None:
-        with tempfile.TemporaryDirectory(prefix="tune-sched-reproduce-") as tmp:
-            yield Path(tmp)
-        return
-    out = Path(out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise UsageError("already exists and is not an empty directory", path=f"--out {out}",
-                         fix="pass a new directory")
-    out.mkdir(parents=True, exist_ok=True)
-    yield out
-
-
 def _read_result(run_dir: Path) -> dict[str, Any]:
     path = run_dir / "result.json"
     return json.loads(path.read_text()) if path.is_file() else {}
@@ -394,6 +427,10 @@ def _flat(data: Any, prefix: str = "") -> dict[str, Any]:
 
 def _number(value: Any) -> float:
     return math.nan if value is None else float(value)
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
 def _show(value: Any) -> str:

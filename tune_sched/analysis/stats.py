@@ -27,7 +27,7 @@ from tune_sched.config._check import as_choice
 from tune_sched.errors import UsageError, unknown_name
 
 __all__ = [
-    "BOOTSTRAP_STATISTICS", "SUMMARY_COLUMNS", "bootstrap_ci", "cvar", "iqm", "run_diverged", "seed_summary",
+    "BOOTSTRAP_STATISTICS", "SUMMARY_COLUMNS", "bootstrap_ci", "bootstrap_diff_ci", "cvar", "iqm", "run_diverged", "seed_summary",
     "summarize_seeds", "wilson_interval", "worst",
 ]
 
@@ -100,6 +100,44 @@ def bootstrap_ci(
     stats = BOOTSTRAP_STATISTICS[statistic](samples)
     tail = (1.0 - confidence) / 2.0
     low, high = np.quantile(stats, [tail, 1.0 - tail])
+    return float(low), float(high)
+
+
+def bootstrap_diff_ci(
+    a: ArrayLike,
+    b: ArrayLike,
+    statistic: str = "mean",
+    *,
+    n_boot: int = 2000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of ``statistic(b) - statistic(a)`` for two independent samples (A/B arms).
+
+    Each sample's finite values are resampled with replacement on its own, ``n_boot`` times, with
+    ``numpy.random.default_rng(seed)``. (NaN, NaN) when either sample has fewer than two finite values.
+
+    Example:
+        >>> bootstrap_diff_ci([1.0, 1.0, 1.0], [3.0, 3.0, 3.0])
+        (2.0, 2.0)
+
+    Raises:
+        UsageError: an unknown statistic, ``n_boot < 1`` or ``confidence`` outside (0, 1).
+    """
+    if statistic not in BOOTSTRAP_STATISTICS:
+        raise unknown_name("bootstrap statistic", statistic, BOOTSTRAP_STATISTICS, path="statistic")
+    if n_boot < 1:
+        raise UsageError(f"must be at least 1, but got {n_boot}", path="n_boot")
+    _check_confidence(confidence)
+    x, y = _finite(a), _finite(b)
+    if x.size < 2 or y.size < 2:
+        return math.nan, math.nan
+    rng = np.random.default_rng(seed)
+    stat = BOOTSTRAP_STATISTICS[statistic]
+    sx = stat(np.sort(x[rng.integers(0, x.size, size=(n_boot, x.size))], axis=1))
+    sy = stat(np.sort(y[rng.integers(0, y.size, size=(n_boot, y.size))], axis=1))
+    tail = (1.0 - confidence) / 2.0
+    low, high = np.quantile(sy - sx, [tail, 1.0 - tail])
     return float(low), float(high)
 
 

@@ -75,7 +75,8 @@ class SearchProgress(tune.Callback):
     def status_text(self) -> str:
         done = sum(self.counts.values())
         total = f"/{self.total}" if self.total else ""
-        best = f"best score {_fmt(self.best[0])} ({self.best[1]}: {self.best[2]})" if self.best else "no score yet"
+        best = (f"best score {_fmt(self.best[0])} ({self.best[1]}: {_short_text(self.best[2], 70)})" if self.best
+                else "no score yet")
         return (f"[{time.perf_counter() - self.start:6.0f} s] configs done {done}{total}: "
                 f"{self.counts['completed']} completed, {self.counts['pruned']} pruned, {self.counts['failed']} "
                 f"failed; {len(self.running)} running; {best}")
@@ -106,10 +107,17 @@ def _short(config: dict[str, Any], limit: int = 140) -> str:
     for key, value in sorted(config.items()):
         if key in ("run_config", "grid_index"):
             continue
+        block, _, rest = key.partition(".")
+        family, _, param = rest.partition(".")
+        if param and config.get(block) == family:
+            key = param  # "lr_scheduler.StepLR.gamma" reads as "gamma" next to "lr_scheduler=StepLR"
         parts.append(f"{key}={value:.3g}" if isinstance(value, float) else f"{key}={value}")
     if not parts and "grid_index" in config:
         parts.append(f"grid point {config['grid_index']}")
-    text = " ".join(parts)
+    return _short_text(" ".join(parts), limit)
+
+
+def _short_text(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 

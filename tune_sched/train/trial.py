@@ -236,6 +236,7 @@ def _setup(config: RunConfig, out: Path | None, result: TrialResult, clock: Any,
     from tune_sched.train.precision import resolve_device
     from tune_sched.train.recorder import MetricsRecorder
 
+    _check_plateau_schedule(config)
     _quiet_lightning()
     if num_threads is not None:
         torch.set_num_threads(num_threads)
@@ -302,6 +303,23 @@ def _setup(config: RunConfig, out: Path | None, result: TrialResult, clock: Any,
         default_root_dir=str(out) if out is not None else None,
     )
     return trainer, module, datamodule, recorder, hook_cb
+
+
+def _check_plateau_schedule(config: RunConfig) -> None:
+    """Lightning steps ReduceLROnPlateau every ``frequency`` epochs (or steps) and needs its metric every time."""
+    block = config.lr_scheduler
+    if not block or block["name"] != "ReduceLROnPlateau" or not block["monitor"].startswith("val"):
+        return
+    monitor, every = block["monitor"], config.trainer.check_val_every_n_epoch
+    if block.get("interval") == "step":
+        raise UsageError(f"is 'step', but ReduceLROnPlateau's monitor {monitor!r} is a validation metric, logged "
+                         "once per validation, not at every step", path="lr_scheduler.interval",
+                         fix="use interval: epoch (with a warmup, give it in epochs)")
+    frequency = block.get("frequency", 1)
+    if frequency % every:
+        raise UsageError(f"is {frequency}, but validation runs every {every} epochs "
+                         f"(trainer.check_val_every_n_epoch), so ReduceLROnPlateau would step without {monitor!r}",
+                         path="lr_scheduler.frequency", fix=f"set frequency to a multiple of {every}")
 
 
 def _summarize(result: TrialResult, recorder: Any, config: RunConfig) -> None:
