@@ -7,9 +7,10 @@ fast.
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from tune_sched.errors import UsageError
@@ -38,22 +39,51 @@ def _seeds(text: str) -> list[int]:
 # -- verbs ------------------------------------------------------------------------------------------------------
 def cmd_run(args: argparse.Namespace) -> int:
     from tune_sched.config.run_config import load_run_config
-    from tune_sched.train.progress import EpochPrinter
+    from tune_sched.train.progress import EpochPrinter, warnings_as_notes
     from tune_sched.train.trial import run_trial
 
+    if args.resume and args.overwrite:
+        raise UsageError("--resume and --overwrite exclude each other", path="tune-sched run",
+                         fix="pass --resume to continue the run in --out, or --overwrite to replace it")
     config = load_run_config(args.config).with_overrides(seed=args.seed, max_epochs=args.max_epochs)
     out = Path(args.out) if args.out else Path("runs") / f"{Path(args.config).stem}-seed{config.seed}"
-    if (out / "result.json").exists() and not (args.resume or args.overwrite):
-        raise UsageError("already holds a finished run", path=str(out),
-                         fix="pass --resume to continue it, --overwrite to replace it, or another --out")
+    _check_run_dir(out, resume=args.resume, overwrite=args.overwrite)
     printer = EpochPrinter(config)
-    print(f"training {config.task or config.module} on seed {config.seed} -> {out}", flush=True)
-    result = run_trial(config, out_dir=out, epoch_hook=printer, resume=args.resume, raise_errors=args.debug,
-                       progress_bar=args.progress_bar)
+    print(printer.header(out), flush=True)
+    if args.resume and not (out / "last.ckpt").exists():
+        print(f"note: nothing to resume in {out}; training from the start", flush=True)
+    try:
+        with warnings_as_notes() as shown:
+            result = run_trial(config, out_dir=out, epoch_hook=printer, resume=args.resume, raise_errors=args.debug,
+                               progress_bar=args.progress_bar)
+    except KeyboardInterrupt:
+        again = ["tune-sched run", args.config, *(["--seed", str(args.seed)] if args.seed is not None else []),
+                 *(["--max-epochs", str(args.max_epochs)] if args.max_epochs else []), "--out", str(out), "--resume"]
+        print(f"interrupted; continue with: {' '.join(again)}", file=sys.stderr)
+        return 130
     for note in result.notes:
-        print(f"note: {note}")
-    print(printer.summary(result))
+        if " ".join(note.split()) not in shown:
+            print(f"note: {note}")
+    print(printer.summary(result, out))
     return 1 if result.status == "failed" else 0
+
+
+def _check_run_dir(out: Path, *, resume: bool, overwrite: bool) -> None:
+    """Refuse to train over a run in ``out`` unless told to continue it (--resume) or replace it (--overwrite)."""
+    if resume or overwrite:
+        return
+    if (out / "result.json").exists():
+        import json
+
+        try:
+            status = json.loads((out / "result.json").read_text())["status"]
+        except (ValueError, KeyError, TypeError):
+            status = "unknown"
+        raise UsageError(f"already holds a finished run (status {status})", path=str(out),
+                         fix="pass --resume to continue it, --overwrite to replace it, or another --out")
+    if (out / "last.ckpt").exists():
+        raise UsageError("holds an unfinished run (a last.ckpt but no result.json)", path=str(out),
+                         fix="pass --resume to continue it, --overwrite to start afresh, or another --out")
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -70,6 +100,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
     else:
         if data is None:
             raise UsageError("is empty", path=args.file, fix="write a run config or a search space")
+        if not isinstance(data, Mapping):
+            raise UsageError(f"must be a mapping of keys to values, but got {type(data).__name__}", path=args.file,
+                             fix="write a run config or a search space ('key: value' lines)")
         config = RunConfig.from_dict(data)
         sched = (config.lr_scheduler or {}).get("name", "constant LR")
         print(f"{args.file}: a valid run config ({config.task or config.module}, {config.optimizer['name']}, "
@@ -165,8 +198,10 @@ def _add_arguments(name: str, p: argparse.ArgumentParser) -> None:
         p.add_argument("--seed", type=int, help="override the config's seed")
         p.add_argument("--out", help="output directory (default runs/<config>-seed<N>)")
         p.add_argument("--max-epochs", type=int, help="override trainer.max_epochs")
-        p.add_argument("--resume", action="store_true", help="continue from the output's last checkpoint")
-        p.add_argument("--overwrite", action="store_true", help="replace a finished run in --out")
+        p.add_argument("--resume", action="store_true",
+                       help="continue the run in --out from its last checkpoint (with a larger --max-epochs, "
+                            "train a finished run further)")
+        p.add_argument("--overwrite", action="store_true", help="replace the run in --out")
         p.add_argument("--progress-bar", action="store_true", help="show Lightning's progress bar")
     elif name == "search":
         p.add_argument("--space", required=True, help="search space YAML (e.g. search_spaces/plateau.yaml)")

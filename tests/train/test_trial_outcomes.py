@@ -103,6 +103,7 @@ def test_a_schedule_stepped_by_a_manual_optimization_module_is_not_flagged(tmp_p
     assert lrs == pytest.approx([0.01] * 4 + [0.001] * 4 + [0.0001] * 4)
 
 
+@pytest.mark.filterwarnings("ignore:lr_scheduler. the LR changes only after the run")  # StepLR(5) in 3 epochs
 @pytest.mark.parametrize("lr_scheduler", [None, {"name": "StepLR", "step_size": 5}])
 def test_a_schedule_that_should_not_have_moved_yet_is_not_flagged(lr_scheduler):
     result = run_trial(user_module("ManualOptimization", max_epochs=3, lr_scheduler=lr_scheduler), seed=0)

@@ -8,12 +8,16 @@ rate, not in the metric statistics) and the spike figures. Between the arms, on 
   two-sided p-value. Here a diverged seed counts as worse than any seed that did not diverge.
 - Welch's t-test (two-sided, unequal variances) and a bootstrap interval of the difference of the means
   (``mean(B) - mean(A)``), over the seeds that did not diverge.
+- paired, when both arms ran the same seeds (the same initialisations and data order, so seed-to-seed noise
+  cancels): the per-seed differences ``B - A``, how many seeds B won, their bootstrap interval and a one-sample
+  t-test (seeds that diverged in either arm left out).
 
 The outcome: ``no_difference`` when both arms gave the same values on the same number of seeds; ``b_better`` or
-``a_better`` when the interval of the difference excludes 0 (and Welch's p < 0.05 where it is defined), or, when
-the metric cannot be compared, when one arm diverged on every seed and the other on none; else ``inconclusive``.
-``too_few_seeds`` is set when an arm has fewer than ``min_seeds`` (5) seeds, and the verdict then says that the
-seeds are too few to be sure. scipy is imported here only.
+``a_better`` when the interval of the difference excludes 0 and the t-test's p < 0.05 (where defined), using the
+paired differences when there are at least two and the unpaired ones otherwise; when the metric cannot be
+compared, the arm that never diverged beats one that always did; else ``inconclusive``. ``too_few_seeds`` is set
+when an arm has fewer than ``min_seeds`` (5) seeds, and the verdict then says that the seeds are too few to be sure.
+scipy is imported here only.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ import numpy as np
 
 from tune_sched.analysis.arms import Arm
 from tune_sched.analysis.ranking_table import format_value
-from tune_sched.analysis.stats import bootstrap_diff_ci, run_diverged, seed_summary
+from tune_sched.analysis.stats import bootstrap_ci, bootstrap_diff_ci, run_diverged, seed_summary
 from tune_sched.errors import UsageError
 
 __all__ = ["MIN_SEEDS", "Comparison", "Outcome", "arm_statistics", "compare_arms", "probability_of_improvement"]
@@ -42,8 +46,9 @@ class Comparison:
     """The result of ``compare_arms``: per-arm statistics, the tests, the outcome and the verdict paragraph.
 
     ``tests`` keys: ``n_a``, ``n_b`` (seeds), ``prob_b_better``, ``mann_whitney_u`` (B's U), ``mann_whitney_p``,
-    ``welch_t``, ``welch_p``, ``diff_mean`` (B - A), ``diff_lo``, ``diff_hi``, ``confidence``; NaN where
-    undefined (fewer than two seeds that did not diverge in an arm, or no spread at all).
+    ``welch_t``, ``welch_p``, ``diff_mean`` (B - A), ``diff_lo``, ``diff_hi``, ``paired_n``, ``paired_b_wins``,
+    ``paired_diff_mean``, ``paired_lo``, ``paired_hi``, ``paired_t``, ``paired_p``, ``confidence``; NaN where
+    undefined (fewer than two seeds that did not diverge in an arm, different seeds, or no spread at all).
     """
 
     a: Arm
@@ -138,32 +143,76 @@ def _tests(a: Arm, b: Arm, *, n_boot: int, confidence: float, seed: int) -> dict
         out["mann_whitney_u"], out["mann_whitney_p"] = float(u.statistic), float(u.pvalue)
     else:
         out["mann_whitney_u"], out["mann_whitney_p"] = 0.5 * xa.size * xb.size, 1.0
-    out["welch_t"], out["welch_p"] = math.nan, math.nan
-    if ok_a.size >= 2 and ok_b.size >= 2 and (ok_a.std() > 0 or ok_b.std() > 0):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            t = sps.ttest_ind(ok_b, ok_a, equal_var=False)
-        out["welch_t"], out["welch_p"] = float(t.statistic), float(t.pvalue)
+    out["welch_t"], out["welch_p"] = _t_test(sps.ttest_ind, ok_b, ok_a, equal_var=False) \
+        if ok_a.size >= 2 and ok_b.size >= 2 else (math.nan, math.nan)
     out["diff_mean"] = float(ok_b.mean() - ok_a.mean()) if ok_a.size and ok_b.size else math.nan
     out["diff_lo"], out["diff_hi"] = bootstrap_diff_ci(ok_a, ok_b, n_boot=n_boot, confidence=confidence, seed=seed)
+    out.update(_paired(a, b, n_boot=n_boot, confidence=confidence, seed=seed))
     return out
 
 
+def _paired(a: Arm, b: Arm, *, n_boot: int, confidence: float, seed: int) -> dict[str, float]:
+    """Seed-by-seed differences ``B - A`` when both arms ran the same seeds (so the same initialisations).
+
+    Seeds that diverged in either arm are left out; NaN (and ``paired_n`` 0) when the seed sets differ.
+    """
+    from scipy import stats as sps
+
+    out = dict.fromkeys(("paired_diff_mean", "paired_lo", "paired_hi", "paired_t", "paired_p"), math.nan)
+    out["paired_n"], out["paired_b_wins"] = 0.0, math.nan
+    seeds_a, seeds_b = a.runs["seed"].tolist(), b.runs["seed"].tolist()
+    if sorted(seeds_a) != sorted(seeds_b):
+        return out
+    va = dict(zip(seeds_a, _values(a)))
+    vb = dict(zip(seeds_b, _values(b)))
+    both = [s for s in sorted(va) if math.isfinite(va[s]) and math.isfinite(vb[s])]
+    d = np.array([vb[s] - va[s] for s in both])
+    out["paired_n"] = float(d.size)
+    if not d.size:
+        return out
+    better = d < 0 if a.mode == "min" else d > 0
+    out["paired_b_wins"] = float(better.sum())
+    out["paired_diff_mean"] = float(d.mean())
+    out["paired_lo"], out["paired_hi"] = bootstrap_ci(d, "mean", n_boot=n_boot, confidence=confidence, seed=seed)
+    if d.size >= 2:
+        out["paired_t"], out["paired_p"] = _t_test(sps.ttest_1samp, d, 0.0)
+    return out
+
+
+def _t_test(test: Any, *args: Any, **kwargs: Any) -> tuple[float, float]:
+    """(t, p) of a scipy t-test; NaN when the samples have no spread (t undefined)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        result = test(*args, **kwargs)
+    return float(result.statistic), float(result.pvalue)
+
+
 def _outcome(a: Arm, b: Arm, stats: dict[str, dict[str, float]], tests: dict[str, float]) -> tuple[Outcome, str]:
-    """The outcome and what decided it: ``"identical"``, ``"metric"``, ``"divergence"`` or ``""``."""
+    """The outcome and what decided it: ``"identical"``, ``"paired"``, ``"unpaired"``, ``"divergence"`` or ``""``.
+
+    Paired differences decide when there are at least two (same seeds in both arms), else the unpaired ones.
+    """
     va, vb = np.sort(_values(a)), np.sort(_values(b))
     if va.size == vb.size and np.array_equal(va, vb, equal_nan=True):
         return "no_difference", "identical"
-    lo, hi, p = tests["diff_lo"], tests["diff_hi"], tests["welch_p"]
+    basis = "paired" if tests["paired_n"] >= 2 else "unpaired"
+    lo, hi, p = _evidence(tests, basis)
     if math.isfinite(lo) and math.isfinite(hi):
         if (lo > 0 or hi < 0) and not (math.isfinite(p) and p >= ALPHA):
             b_lower = hi < 0
-            return ("b_better" if b_lower == (a.mode == "min") else "a_better"), "metric"
-        return "inconclusive", "metric"
+            return ("b_better" if b_lower == (a.mode == "min") else "a_better"), basis
+        return "inconclusive", basis
     rate_a, rate_b = stats[a.label]["divergence_rate"], stats[b.label]["divergence_rate"]
     if {rate_a, rate_b} == {0.0, 1.0}:
         return ("b_better" if rate_a == 1.0 else "a_better"), "divergence"
     return "inconclusive", ""
+
+
+def _evidence(tests: dict[str, float], basis: str) -> tuple[float, float, float]:
+    """The interval of the difference and the t-test's p-value the outcome rests on."""
+    if basis == "paired":
+        return tests["paired_lo"], tests["paired_hi"], tests["paired_p"]
+    return tests["diff_lo"], tests["diff_hi"], tests["welch_p"]
 
 
 def _verdict(a: Arm, b: Arm, stats: dict[str, dict[str, float]], tests: dict[str, float], outcome: Outcome,
@@ -172,39 +221,48 @@ def _verdict(a: Arm, b: Arm, stats: dict[str, dict[str, float]], tests: dict[str
     names = f"A (`{a.name}`)", f"B (`{b.name}`)"
     n_a, n_b = len(a.runs), len(b.runs)
     seeds = f"{n_a} seed{'s' if n_a > 1 else ''} per arm" if n_a == n_b else f"{n_a} and {n_b} seeds"
-    means = (f"mean {a.metric} {_n(sa['mean'])} for A and {_n(sb['mean'])} for B, a difference of "
-             f"{_n(tests['diff_mean'])}")
-    ci = (f"{tests['confidence']:.0%} bootstrap CI {_n(tests['diff_lo'])} to {_n(tests['diff_hi'])}"
-          + (f"; Welch's t-test p = {_n(tests['welch_p'])}" if math.isfinite(tests["welch_p"]) else ""))
-    poi = (f"B beats A on a random pair of seeds with probability {_n(tests['prob_b_better'])} (Mann-Whitney U "
-           f"p = {_n(tests['mann_whitney_p'])}).")
-    few = f" run at least {min_seeds} seeds per arm to tell."
+    few = f"{seeds} are too few to be sure; run at least {min_seeds} seeds per arm."
+    means = (f"mean {a.metric} {_n(sa['mean'])} for A and {_n(sb['mean'])} for B (B - A = "
+             f"{_n(tests['diff_mean'])})")
+    poi = (f"A random seed of B beats a random seed of A with probability {_n(tests['prob_b_better'])} "
+           f"(Mann-Whitney U p = {_n(tests['mann_whitney_p'])}).")
     if basis == "identical":
-        lead = f"**No difference**: {names[0]} and {names[1]} gave identical {a.metric} values ({seeds})."
-        if too_few:
-            lead += f" (With {seeds} a small difference could still hide:{few})"
-        sentences = [lead]
-    elif outcome in ("a_better", "b_better") and basis == "metric":
-        winner, loser = (names[1], names[0]) if outcome == "b_better" else names
-        if too_few:
-            sentences = [f"**{winner} looks better than {loser}** ({means}; {ci}), but with {seeds} that is not "
-                         f"conclusive:{few}", poi]
+        sentences = [f"**No difference**: {names[0]} and {names[1]} gave identical {a.metric} values ({seeds})."
+                     + (f" A small difference could still hide, and {few}" if too_few else "")]
+    elif basis in ("paired", "unpaired"):
+        evidence = _evidence_text(tests, basis)
+        if outcome in ("a_better", "b_better"):
+            winner, loser = (names[1], names[0]) if outcome == "b_better" else names
+            verb = "looks better than" if too_few else "is better than"
+            sentences = [f"**{winner} {verb} {loser}**: {means}; {evidence}." + (f" But {few}" if too_few else "")]
         else:
-            sentences = [f"**{winner} is better than {loser}**: {means} ({ci}).", poi]
+            lo, hi, _ = _evidence(tests, basis)
+            why = "its interval spans 0" if lo <= 0 <= hi else "the t-test is not significant"
+            sentences = [f"**No clear difference** between {names[0]} and {names[1]}: {means}; {evidence}, and "
+                         f"{why}." + (f" {few}" if too_few else "")]
+        sentences.append(poi)
     elif basis == "divergence":
         winner = names[1] if outcome == "b_better" else names[0]
         sentences = [f"**{winner} is better**: the other arm diverged on every seed, so the metric cannot be "
-                     "compared." + (f" With {seeds}, to be sure:{few}" if too_few else "")]
-    elif basis == "metric":
-        tail = f" and with {seeds} there are too few to tell:{few}" if too_few else "."
-        sentences = [f"**No clear difference** between {names[0]} and {names[1]}: {means}; the {ci} "
-                     f"{'spans 0' if tests['diff_lo'] <= 0 <= tests['diff_hi'] else 'is too wide'}{tail}", poi]
+                     "compared." + (f" {few}" if too_few else "")]
     else:
-        sentences = [f"**Cannot tell** {names[0]} from {names[1]}: fewer than two seeds of an arm finished without "
-                     f"diverging, so the metric cannot be compared;{few}"]
+        sentences = [f"**Cannot tell** {names[0]} from {names[1]}: an arm has fewer than two seeds that finished "
+                     f"without diverging, so the metric cannot be compared; run at least {min_seeds} seeds per arm."]
     sentences.append(_divergence_sentence(a, b, sa, sb))
     sentences.append(_spike_sentence(a, b, sa, sb))
     return " ".join(s for s in sentences if s)
+
+
+def _evidence_text(tests: dict[str, float], basis: str) -> str:
+    conf = f"{tests['confidence']:.0%}"
+    if basis == "paired":
+        n, wins = int(tests["paired_n"]), int(tests["paired_b_wins"])
+        p = f"; paired t-test p = {_n(tests['paired_p'])}" if math.isfinite(tests["paired_p"]) else ""
+        return (f"seed by seed (both arms ran the same seeds) B was better on {wins} of {n}, and B - A averaged "
+                f"{_n(tests['paired_diff_mean'])} ({conf} bootstrap CI {_n(tests['paired_lo'])} to "
+                f"{_n(tests['paired_hi'])}{p})")
+    p = f"; Welch's t-test p = {_n(tests['welch_p'])}" if math.isfinite(tests["welch_p"]) else ""
+    return f"{conf} bootstrap CI of the difference {_n(tests['diff_lo'])} to {_n(tests['diff_hi'])}{p}"
 
 
 def _divergence_sentence(a: Arm, b: Arm, sa: dict[str, float], sb: dict[str, float]) -> str:

@@ -30,6 +30,8 @@ _TEST_ROWS = (
     ("mean difference B - A", "diff_mean"), ("CI low", "diff_lo"), ("CI high", "diff_hi"),
     ("Welch's t", "welch_t"), ("Welch's p", "welch_p"), ("P(B beats A)", "prob_b_better"),
     ("Mann-Whitney U (B)", "mann_whitney_u"), ("Mann-Whitney p", "mann_whitney_p"),
+    ("paired seeds", "paired_n"), ("seeds B won", "paired_b_wins"), ("paired mean B - A", "paired_diff_mean"),
+    ("paired CI low", "paired_lo"), ("paired CI high", "paired_hi"), ("paired t-test p", "paired_p"),
 )
 
 

@@ -22,7 +22,8 @@ def as_mapping(value: Any, path: str) -> Mapping[str, Any]:
     if value is None:
         return {}
     if not isinstance(value, Mapping):
-        raise UsageError(f"must be a mapping of keys to values, but got {_show(value)}", path=path)
+        raise UsageError(f"must be a mapping of keys to values, but got {_show(value)}", path=path,
+                         fix="write 'key: value' lines (or {key: value, ...}) there")
     return value
 
 
@@ -38,10 +39,11 @@ def as_int(value: Any, path: str, *, min: int | None = None) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or (
         isinstance(value, float) and not value.is_integer()
     ):
-        raise UsageError(f"must be an integer, but got {_show(value)}", path=path)
+        raise UsageError(f"must be an integer, but got {_show(value)}", path=path,
+                         fix=f"write a whole number, e.g. {_example(min)}")
     value = int(value)
     if min is not None and value < min:
-        raise UsageError(f"must be at least {min}, but got {value}", path=path)
+        raise UsageError(f"must be at least {min}, but got {value}", path=path, fix=f"use {min} or more")
     return value
 
 
@@ -56,24 +58,26 @@ def as_float(value: Any, path: str, *, min: float | None = None, positive: bool 
     except OverflowError:  # an int too large for a float
         finite = False
     if not finite:
-        raise UsageError(f"must be a finite number, but got {_show(value)}", path=path)
+        raise UsageError(f"must be a finite number, but got {_show(value)}", path=path,
+                         fix="write a number such as 0.5 or 1.0e-3")
     value = float(value)
     if positive and value <= 0:
-        raise UsageError(f"must be greater than 0, but got {value}", path=path)
+        raise UsageError(f"must be greater than 0, but got {value}", path=path, fix="use a positive number")
     if min is not None and value < min:
-        raise UsageError(f"must be at least {min}, but got {value}", path=path)
+        raise UsageError(f"must be at least {min}, but got {value}", path=path, fix=f"use {min:g} or more")
     return value
 
 
 def as_bool(value: Any, path: str) -> bool:
     if not isinstance(value, bool):
-        raise UsageError(f"must be true or false, but got {_show(value)}", path=path)
+        raise UsageError(f"must be true or false, but got {_show(value)}", path=path, fix="write true or false")
     return value
 
 
 def as_str(value: Any, path: str) -> str:
     if not isinstance(value, str) or not value:
-        raise UsageError(f"must be a non-empty string, but got {_show(value)}", path=path)
+        raise UsageError(f"must be a non-empty string, but got {_show(value)}", path=path,
+                         fix="write a non-empty text, in quotes if it looks like a number")
     return value
 
 
@@ -82,6 +86,11 @@ def as_choice(value: Any, choices: Iterable[str], path: str, *, what: str = "val
     if value not in choices:
         raise unknown_name(what, value, choices, path=path)
     return value
+
+
+def _example(min: int | None) -> int:
+    """A whole number to show in a fix: ``min`` itself when it is positive, else 3."""
+    return min if min is not None and min > 0 else 3
 
 
 def _show(value: Any) -> str:

@@ -230,7 +230,8 @@ def _import_path(value: Any, path: str) -> str:
     value = as_str(value, path)
     module, sep, attr = value.partition(":")
     if not sep or not module or not attr:
-        raise UsageError(f"must look like 'package.module:ClassName', but got {value!r}", path=path)
+        raise UsageError(f"must look like 'package.module:ClassName', but got {value!r}", path=path,
+                         fix="write the module's import path, a colon, then the class, e.g. mypackage.models:Net")
     return value
 
 
@@ -247,7 +248,10 @@ def load_run_config(path: str | Path) -> RunConfig:
     data = read_yaml(path)
     if data is None:
         raise UsageError("is empty", path=str(path), fix="write a run config (see search_spaces/*.yaml)")
-    if isinstance(data, Mapping) and any(k in data for k in ("seeds", "search", "resources")):
+    if not isinstance(data, Mapping):
+        raise UsageError(f"must be a mapping of keys to values, but got {type(data).__name__}", path=str(path),
+                         fix="write a run config (see search_spaces/*.yaml)")
+    if any(k in data for k in ("seeds", "search", "resources")):
         raise UsageError(
             "is a search space, not a run config", path=str(path),
             fix="use 'tune-sched search --space' for it, or 'tune-sched export' to get a run config",

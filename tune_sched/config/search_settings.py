@@ -168,11 +168,12 @@ def parse_seeds(value: Any, path: str = "seeds") -> tuple[int, ...]:
     if value is None:
         return DEFAULT_SEEDS
     if isinstance(value, str):
-        value = [part.strip() for part in value.split(",")]
+        value = [part.strip() for part in value.split(",") if part.strip()]
         value = [int(part) if part.lstrip("-").isdigit() else part for part in value]
     if isinstance(value, Mapping) or not isinstance(value, Sequence) or isinstance(value, str) or not value:
+        example = "--seeds 0,1,2" if path.startswith("--") else "seeds: [0, 1, 2]"
         raise UsageError(
-            f"must be a non-empty list of seeds, but got {value!r}"[:120], path=path, fix="write e.g. seeds: [0, 1, 2]"
+            f"must be a non-empty list of seeds, but got {value!r}"[:120], path=path, fix=f"write e.g. {example}"
         )
     seeds = tuple(as_int(seed, join(path, i), min=0) for i, seed in enumerate(value))
     for i, seed in enumerate(seeds):

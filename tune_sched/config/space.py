@@ -286,13 +286,25 @@ class SearchSpace:
 
 
 def _in_space(err: UsageError, records: list[tuple[str, str]], chosen: Mapping[str, str]) -> UsageError:
-    """A run-config error re-pointed at the space's key path, naming the family when the key is shared."""
+    """A run-config error re-pointed at the space's key path, naming the family when the key is shared.
+
+    An error about a key itself (an unknown key) is mapped through its parent, so it names the key, not the value
+    the check config drew for it (``step_sze``, not ``step_sze.values[0]``).
+    """
+    if _names_its_key(err):
+        records = [(concrete, spath) for concrete, spath in records if concrete != err.path]
     path = space_path(err.path, records)
     message = err.message
     for block, family in chosen.items():
         if err.path and path and ".one_of." not in path and (err.path == block or err.path.startswith(block + ".")):
             message += f" (with {block}: {family})"
     return UsageError(message, path=path, fix=err.fix)
+
+
+def _names_its_key(err: UsageError) -> bool:
+    """Whether the error rejects the last key of its path (``unknown_name`` quotes it) rather than its value."""
+    key = (err.path or "").rsplit(".", 1)[-1]
+    return bool(key) and err.message.startswith("unknown ") and f" {key!r}" in err.message
 
 
 def is_search_space(data: Any) -> bool:

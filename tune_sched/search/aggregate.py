@@ -4,16 +4,24 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, get_args
 
-__all__ = ["SeedAggregate"]
+from tune_sched.train.trial import Status
+
+__all__ = ["COUNTS_AS_DIVERGED", "STATUSES", "SeedAggregate"]
+
+STATUSES: tuple[str, ...] = get_args(Status)
+"""A finished seed's status (``TrialResult.status``)."""
+COUNTS_AS_DIVERGED = ("diverged", "failed")
 
 
 class SeedAggregate:
     """Track each seed's best value of ``metric`` and whether it diverged; ``report()`` is one dict for Tune.
 
-    A seed whose metric turned NaN/inf, or whose trial ended ``diverged``, counts as diverged (worst for the
-    searcher). Seeds that finished early (early stopping) keep their best value.
+    A seed whose metric turned NaN/inf, or whose trial ended ``diverged`` or ``failed``, counts as diverged (worst
+    for the searcher, as in the ranking: ``rank_configs``'s ``diverged_statuses``). Seeds that finished early
+    (early stopping) keep their best value. ``report()`` also counts the finished seeds by status
+    (``seeds_<status>``), so the driver can tell a config whose seeds all failed from one that completed.
     """
 
     def __init__(self, seeds: Iterable[int], *, metric: str, mode: str) -> None:
@@ -23,6 +31,7 @@ class SeedAggregate:
         self.best: dict[int, float] = {s: math.nan for s in self.seeds}
         self.last: dict[int, float] = {s: math.nan for s in self.seeds}
         self.diverged: dict[int, bool] = {s: False for s in self.seeds}
+        self.statuses: dict[int, str] = {}
         self.epoch = 0
 
     def update(self, reports: Mapping[int, Mapping[str, float]]) -> None:
@@ -39,7 +48,8 @@ class SeedAggregate:
     def finish(self, results: Mapping[int, Any]) -> None:
         """Fold in the seeds' TrialResults (status, best metric)."""
         for seed, result in results.items():
-            if result.status == "diverged":
+            self.statuses[seed] = result.status
+            if result.status in COUNTS_AS_DIVERGED:
                 self.diverged[seed] = True
             if math.isfinite(result.best_metric):
                 self.best[seed] = result.best_metric
@@ -56,6 +66,8 @@ class SeedAggregate:
             f"{self.metric}_mean": sum(finite) / len(finite) if finite else math.nan,
             "diverged_seeds": float(sum(diverged)),
             "epoch": self.epoch,
+            **{f"seeds_{status}": float(sum(1 for s in self.statuses.values() if s == status))
+               for status in STATUSES},
         }
 
     def _better(self, a: float, b: float) -> bool:

@@ -40,7 +40,6 @@ def run_search(
     if "/" in name or name in (".", ".."):
         raise UsageError(f"must be a plain directory name, but got {name!r}", path="--name", fix="e.g. --name plateau")
     experiment = storage / name
-    _check_writable(storage)
     if resume:
         if not is_experiment(experiment):
             raise UsageError("there is no experiment to resume", path=str(experiment),
@@ -53,7 +52,8 @@ def run_search(
     elif experiment.exists():
         raise UsageError("already exists", path=str(experiment),
                          fix="pass --resume to continue it, or choose another --name")
-    else:
+    _check_writable(storage)  # after the checks above, which must leave nothing behind
+    if not resume:
         create_experiment(experiment, space_source=space.source, metric=space.metric, mode=space.mode,
                           seeds=list(space.seeds), settings=_settings(space))
 

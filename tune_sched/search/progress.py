@@ -13,11 +13,22 @@ from typing import Any, TextIO
 
 from ray import tune
 
-__all__ = ["SearchProgress"]
+from tune_sched.search.aggregate import STATUSES, WORST
+
+__all__ = ["OUTCOMES", "SearchProgress", "outcome"]
+
+OUTCOMES = STATUSES
+"""A config's outcome, named like a seed's status."""
 
 
 class SearchProgress(tune.Callback):
-    """A Tune callback that prints progress; ``summary()`` gives the final counts."""
+    """A Tune callback that prints progress; ``status_text()`` gives the counts so far.
+
+    A config's outcome comes from its seeds (the trainable reports ``seeds_<status>`` counts when they finished):
+    ``completed`` if any seed completed, else ``diverged`` or ``failed``; ``pruned`` if the pruner stopped
+    it, and ``failed`` too when its worker died more often than ``search.max_failures`` allows. The counts and the
+    best score are kept in Tune's experiment state, so a resumed search continues them.
+    """
 
     def __init__(self, *, total: int | None, mode: str, stream: TextIO | None = None,
                  interval_s: float = 10.0) -> None:
@@ -26,8 +37,9 @@ class SearchProgress(tune.Callback):
         self._stream = stream
         self.interval_s = interval_s
         self.start = time.perf_counter()
+        self.before_s = 0.0  # time spent by the runs of this search before a resume
         self.first_result_s: float | None = None
-        self.counts = {"completed": 0, "pruned": 0, "failed": 0}
+        self.counts = dict.fromkeys(OUTCOMES, 0)
         self.running: set[str] = set()
         self.best: tuple[float, str, str] | None = None  # (score, trial id, short config)
         self._last_status = 0.0
@@ -40,36 +52,53 @@ class SearchProgress(tune.Callback):
     def tty(self) -> bool:
         return self.stream.isatty()
 
+    @property
+    def elapsed_s(self) -> float:
+        return self.before_s + time.perf_counter() - self.start
+
     def __getstate__(self) -> dict[str, Any]:
         # Tune pickles callbacks with its experiment state; the stream is re-bound on resume.
         return {**self.__dict__, "_stream": None}
 
     # -- Tune hooks ----------------------------------------------------------------------------------------
+    def get_state(self) -> dict[str, Any]:
+        return {"counts": dict(self.counts), "best": self.best, "elapsed_s": self.elapsed_s}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        self.counts.update(state.get("counts", {}))
+        self.best = state.get("best")
+        self.before_s = float(state.get("elapsed_s", 0.0))
+
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self.running.add(trial.trial_id)
         self._status()
+
+    def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._line(f"retrying  {trial.trial_id}  (its worker died; its seeds continue from their last "
+                   "checkpoints)")
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
         if self.first_result_s is None:
             self.first_result_s = time.perf_counter() - self.start
         score = result.get("score")
-        if score is not None and math.isfinite(score) and (self.best is None or self._better(score, self.best[0])):
-            if result.get("all_seeds_finished"):
-                self.best = (score, trial.trial_id, _short(trial.config))
+        if result.get("all_seeds_finished") and _known(score) and (self.best is None
+                                                                    or self._better(score, self.best[0])):
+            self.best = (score, trial.trial_id, _short(trial.config))
         self._status()
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self.running.discard(trial.trial_id)
-        finished = bool((trial.last_result or {}).get("all_seeds_finished"))
-        kind = "completed" if finished else "pruned"
+        result = trial.last_result or {}
+        kind = outcome(result)
         self.counts[kind] += 1
-        score = (trial.last_result or {}).get("score", math.nan)
-        self._line(f"{kind:9s} {trial.trial_id}  score {_fmt(score)}  {_short(trial.config)}")
+        self._line(f"{kind:9s} {trial.trial_id}  score {_fmt(result.get('score'))}  {_short(trial.config)}"
+                   f"{_seed_note(result)}")
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self.running.discard(trial.trial_id)
         self.counts["failed"] += 1
-        self._line(f"failed    {trial.trial_id}  {_short(trial.config)} (see {trial.local_path or 'its logs'})")
+        self._line(f"failed    {trial.trial_id}  {_short(trial.config)} (its worker failed; see "
+                   f"{trial.local_path or 'its logs'})")
 
     # -- output --------------------------------------------------------------------------------------------
     def status_text(self) -> str:
@@ -77,9 +106,9 @@ class SearchProgress(tune.Callback):
         total = f"/{self.total}" if self.total else ""
         best = (f"best score {_fmt(self.best[0])} ({self.best[1]}: {_short_text(self.best[2], 70)})" if self.best
                 else "no score yet")
-        return (f"[{time.perf_counter() - self.start:6.0f} s] configs done {done}{total}: "
-                f"{self.counts['completed']} completed, {self.counts['pruned']} pruned, {self.counts['failed']} "
-                f"failed; {len(self.running)} running; {best}")
+        counts = ", ".join(f"{n} {kind}" for kind, n in self.counts.items() if n or kind in ("completed", "pruned"))
+        return (f"[{self.elapsed_s:6.0f} s] configs done {done}{total}: {counts}; "
+                f"{len(self.running)} running; {best}")
 
     def _status(self) -> None:
         now = time.perf_counter()
@@ -99,6 +128,28 @@ class SearchProgress(tune.Callback):
 
     def _better(self, a: float, b: float) -> bool:
         return a < b if self.mode == "min" else a > b
+
+
+def outcome(result: dict[str, Any]) -> str:
+    """A config's outcome from its last Tune result: completed, pruned, failed or diverged (see SearchProgress)."""
+    if not result.get("all_seeds_finished"):
+        return "pruned"
+    if result.get("seeds_completed", 1):
+        return "completed"
+    return "diverged" if result.get("seeds_diverged", 0) else "failed"
+
+
+def _seed_note(result: dict[str, Any]) -> str:
+    """``  (seeds: 1 completed, 1 failed)`` when some seed did not complete, else nothing."""
+    counts = {status: int(result.get(f"seeds_{status}", 0)) for status in ("completed", "failed", "diverged")}
+    if not (counts["failed"] or counts["diverged"]):
+        return ""
+    return "  (seeds: " + ", ".join(f"{n} {status}" for status, n in counts.items() if n) + ")"
+
+
+def _known(score: Any) -> bool:
+    """A real score: finite and not the stand-in for 'every seed diverged'."""
+    return isinstance(score, (int, float)) and math.isfinite(score) and abs(score) < WORST
 
 
 def _short(config: dict[str, Any], limit: int = 140) -> str:
@@ -122,4 +173,4 @@ def _short_text(text: str, limit: int) -> str:
 
 
 def _fmt(value: Any) -> str:
-    return f"{value:.4g}" if isinstance(value, (int, float)) and math.isfinite(value) else "n/a"
+    return f"{value:.4g}" if _known(value) else "n/a"

@@ -18,8 +18,6 @@ from ray import tune
 
 __all__ = ["ConfigTrainable", "SearchContext"]
 
-FINAL_STATUSES = ("completed", "pruned", "failed", "diverged")
-
 
 @dataclass(frozen=True)
 class SearchContext:
@@ -46,7 +44,7 @@ class ConfigTrainable(tune.Trainable):
         from tune_sched.config.run_config import RunConfig
         from tune_sched.results.experiment import seed_dir
         from tune_sched.results.io import atomic_write_text
-        from tune_sched.search.aggregate import SeedAggregate
+        from tune_sched.search.aggregate import STATUSES, SeedAggregate
         from tune_sched.train.lockstep import Lockstep
         from tune_sched.train.trial import TrialResult
 
@@ -63,7 +61,7 @@ class ConfigTrainable(tune.Trainable):
             result_file = seed_dir(ctx.experiment_dir, config_id, seed) / "result.json"
             if result_file.exists():
                 data = json.loads(result_file.read_text())
-                if data.get("status") in FINAL_STATUSES:
+                if data.get("status") in STATUSES:
                     done[seed] = TrialResult(**data)
         pending = [s for s in ctx.seeds if s not in done]
         self.aggregate = SeedAggregate(ctx.seeds, metric=ctx.metric, mode=ctx.mode)
