@@ -52,10 +52,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(printer.header(out), flush=True)
     if args.resume and not (out / "last.ckpt").exists():
         print(f"note: nothing to resume in {out}; training from the start", flush=True)
+    created = _first_missing(out)
     try:
         with warnings_as_notes() as shown:
             result = run_trial(config, out_dir=out, epoch_hook=printer, resume=args.resume, raise_errors=args.debug,
                                progress_bar=args.progress_bar)
+    except UsageError:  # the config is wrong (found once training is set up): leave no new directory behind
+        if created is not None:
+            shutil.rmtree(created, ignore_errors=True)
+        raise
     except KeyboardInterrupt:
         again = ["tune-sched run", args.config, *(["--seed", str(args.seed)] if args.seed is not None else []),
                  *(["--max-epochs", str(args.max_epochs)] if args.max_epochs else []), "--out", str(out), "--resume"]
@@ -66,6 +71,16 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(f"note: {note}")
     print(printer.summary(result, out))
     return 1 if result.status == "failed" else 0
+
+
+def _first_missing(path: Path) -> Path | None:
+    """The outermost directory of ``path`` (itself included) that does not exist yet, or None."""
+    missing = None
+    for candidate in (path, *path.parents):
+        if candidate.exists():
+            break
+        missing = candidate
+    return missing
 
 
 def _check_run_dir(out: Path, *, resume: bool, overwrite: bool) -> None:
@@ -219,7 +234,7 @@ def _add_arguments(name: str, p: argparse.ArgumentParser) -> None:
         p.add_argument("file", help="a run config or search space YAML")
     elif name == "analyze":
         p.add_argument("experiment", help="experiment directory (made by 'tune-sched search')")
-        p.add_argument("--out", help="where to write analysis.parquet, report.md and figures/ (default: the experiment)")
+        p.add_argument("--out", help="where to write analysis.parquet, report.md, figures/ (default: the experiment)")
         p.add_argument("--top", type=int, default=10, help="configs in the printed table (default 10)")
     elif name == "export":
         p.add_argument("experiment", help="experiment directory")

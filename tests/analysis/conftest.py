@@ -77,6 +77,12 @@ def single_seed(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def run_configs() -> dict:
+    """The fixture experiment's configs by id (plain dicts, as written in a run config)."""
+    return CONFIGS
+
+
+@pytest.fixture(scope="session")
 def analysis(experiment):
     from tune_sched.analysis.experiment_analysis import analyze_experiment
 

@@ -156,3 +156,24 @@ def test_an_experiment_without_finished_trials_is_an_error(tmp_path):
 def test_a_directory_that_is_no_experiment_is_an_error(tmp_path):
     with pytest.raises(UsageError, match=r"is not an experiment directory \(no experiment.json\); pass a directory"):
         analyze_experiment(tmp_path)
+
+
+def test_runs_that_failed_before_their_first_step_are_analysed(single_seed, copy_of, tmp_path):
+    """A crash before any step (say, out of memory) leaves a result.json but no tables."""
+    from tune_sched.analysis.report import write_report
+
+    exp = copy_of(single_seed)
+    for table in exp.glob("*.parquet"):
+        table.unlink()
+    for run in exp.glob("trials/*/seed=*"):
+        (run / "steps.parquet").unlink()
+        (run / "epochs.parquet").unlink()
+        result = json.loads((run / "result.json").read_text())
+        result.update(status="failed", reason="RuntimeError: out of memory", best_metric=None, epochs_run=0)
+        (run / "result.json").write_text(json.dumps(result))
+    analysis = analyze_experiment(exp, n_boot=50)
+    assert analysis.steps.empty and analysis.episodes.empty
+    assert analysis.ranking["score"].tolist() == [math.inf, math.inf]
+    assert analysis.ranking["spike_mean"].isna().all() and (analysis.ranking["n_failed"] == 1).all()
+    report = write_report(analysis, tmp_path / "report")
+    assert "No config trained stably" in report.verdict and "out of memory" in report.verdict

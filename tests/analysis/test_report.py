@@ -59,14 +59,13 @@ def test_one_seed_says_nothing_about_variation(single_seed, tmp_path):
     assert "No Pareto front: with one seed per config there is no spike variance" in text
 
 
-def test_when_every_config_diverged_the_verdict_says_so(tmp_path):
-    from tests.analysis.conftest import CONFIGS
+def test_when_every_config_diverged_the_verdict_says_so(tmp_path, run_configs):
     from tune_sched.results.experiment import create_experiment, seed_dir
     from tune_sched.train.trial import run_trial
 
     exp = create_experiment(tmp_path / "doom", space_source={}, metric="val_loss", mode="min", seeds=[0, 1])
     for seed in (0, 1):
-        run_trial(CONFIGS["blowup"], seed, seed_dir(exp, "blowup", seed), config_id="blowup", num_threads=1)
+        run_trial(run_configs["blowup"], seed, seed_dir(exp, "blowup", seed), config_id="blowup", num_threads=1)
     analysis = analyze_experiment(exp, n_boot=50)
     verdict = experiment_verdict(analysis)
     assert verdict.startswith("No config trained stably: every seed of all 1 configs diverged or failed.")

@@ -56,9 +56,9 @@ def test_a_rule_object_with_overrides_is_revalidated():
     [
         ({"rule": "zscor"}, r"^rule: unknown spike rule 'zscor' \(did you mean 'zscore'\?\); use one of: median_ratio, zscore$"),
         ({"kk": 6}, r"^kk: unknown zscore setting 'kk' \(did you mean 'k'\?\); use one of: "),
-        ({"window": 2}, r"^window: must be at least 4, but got 2$"),
+        ({"window": 2}, r"^window: must be at least 4, but got 2; "),
         ({"window": 12.5}, r"^window: must be an integer, but got 12.5"),
-        ({"k": 0}, r"^k: must be greater than 0, but got 0.0$"),
+        ({"k": 0}, r"^k: must be greater than 0, but got 0.0; "),
         ({"k": float("nan")}, r"^k: must be a finite number, but got nan"),
         (
             {"rule": "median_ratio", "threshold": 1.0},
@@ -66,7 +66,7 @@ def test_a_rule_object_with_overrides_is_revalidated():
         ),
         ({"ema_alpha": 1.5}, r"^ema_alpha: must be in \(0, 1\], but got 1.5; use e.g. 0.3"),
         ({"ema_alpha": 0}, r"^ema_alpha: must be greater than 0"),
-        ({"recovery_tol": -0.1}, r"^recovery_tol: must be at least 0.0, but got -0.1$"),
+        ({"recovery_tol": -0.1}, r"^recovery_tol: must be at least 0.0, but got -0.1; "),
     ],
 )
 def test_bad_settings_name_the_key_rule_and_value(settings, message):

@@ -45,7 +45,7 @@ def test_run_length_scheduler_steps():
 
 
 @pytest.mark.parametrize(("given", "match"), [
-    (dict(max_epochs=0), r"^max_epochs: must be at least 1, but got 0$"),
+    (dict(max_epochs=0), r"^max_epochs: must be at least 1, but got 0; "),
     (dict(total_steps=2.5), r"^total_steps: must be an integer"),
     (dict(steps_per_epoch=-1), r"^steps_per_epoch: must be at least 1"),
 ])

@@ -253,7 +253,7 @@ def test_bad_epochs(epochs, error, match):
 
 
 def test_config_errors_reach_the_constructor():
-    with pytest.raises(UsageError, match=r"^loss_scheduler.patience: must be at least 1, but got 0$"):
+    with pytest.raises(UsageError, match=r"^loss_scheduler.patience: must be at least 1, but got 0; "):
         LossScheduler({"patience": 0})
     with pytest.raises(UsageError, match=r"^space.ls.patience: must be at least 1"):
         LossScheduler.from_config({"patience": 0}, path="space.ls")

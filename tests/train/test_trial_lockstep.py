@@ -6,7 +6,7 @@ import time
 
 import pyarrow.parquet as pq
 import pytest
-from conftest import tiny
+from tests.train.trial_configs import tiny
 
 import tune_sched.train.callbacks  # noqa: F401 - Lightning is imported before any timing starts
 from tune_sched.train.lockstep import run_seeds

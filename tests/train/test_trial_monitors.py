@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pyarrow.parquet as pq
 import pytest
-from conftest import tiny
+from tests.train.trial_configs import tiny
 
 from tune_sched.errors import UsageError
 from tune_sched.train.trial import run_trial

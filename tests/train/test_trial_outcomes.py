@@ -10,7 +10,7 @@ import warnings
 import pyarrow.parquet as pq
 import pytest
 import torch
-from conftest import tiny, user_module
+from tests.train.trial_configs import tiny, user_module
 
 from tune_sched.train.trial import run_trial
 

@@ -8,7 +8,7 @@ import math
 import pyarrow.parquet as pq
 import pytest
 import yaml
-from conftest import tiny
+from tests.train.trial_configs import tiny
 
 from tune_sched.config.run_config import RunConfig
 from tune_sched.train.trial import OUTPUT_FILES, run_trial

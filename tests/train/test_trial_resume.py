@@ -10,7 +10,7 @@ import signal
 import pyarrow.parquet as pq
 import pytest
 import torch
-from conftest import tiny
+from tests.train.trial_configs import tiny
 
 from tune_sched.errors import UsageError
 from tune_sched.train.trial import run_trial
@@ -121,3 +121,11 @@ def test_resuming_with_another_config_is_refused(tmp_path):
         run_trial(changed, seed=0, out_dir=tmp_path, resume=True)
     with pytest.raises(UsageError, match=r"\(changed: seed\)"):
         run_trial(tiny(trainer={"max_epochs": 1}), seed=1, out_dir=tmp_path, resume=True)
+
+
+def test_resuming_with_fewer_epochs_than_trained_is_refused(tmp_path):
+    run_trial(tiny(trainer={"max_epochs": 2}), seed=0, out_dir=tmp_path)
+    with pytest.raises(UsageError, match=r"^trainer.max_epochs: is 1, but the run being resumed has trained 2 "
+                                         r"epochs; resume with --max-epochs 2 or more, or start afresh "
+                                         r"\(--overwrite\)$"):
+        run_trial(tiny(trainer={"max_epochs": 1}), seed=0, out_dir=tmp_path, resume=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pyarrow.parquet as pq
 import pytest
-from conftest import USER_MODULES, user_module
+from tests.train.trial_configs import USER_MODULES, user_module
 
 from tune_sched.errors import UsageError
 from tune_sched.train.trial import run_trial

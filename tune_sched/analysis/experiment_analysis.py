@@ -33,7 +33,7 @@ from tune_sched.errors import UsageError, did_you_mean
 
 __all__ = [
     "ANALYSIS_FILE", "RUN_SPIKE_COLUMNS", "ExperimentAnalysis", "analyze_experiment", "param_label", "select_config",
-    "write_analysis_table",
+    "unknown_config", "write_analysis_table",
 ]
 
 ANALYSIS_FILE = "analysis.parquet"
@@ -200,7 +200,15 @@ def _read_tables(path: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     wanted = [c for c in names if c in ("config_id", "seed", "step", "epoch", "train_loss", "lr")
               or c.startswith("lr_group_")]
     steps = pq.read_table(path / "steps.parquet", columns=wanted).to_pandas()
-    return tables["trials"].to_pandas(), tables["epochs"].to_pandas(), steps
+    return tables["trials"].to_pandas(), _with_keys(tables["epochs"].to_pandas(), "epoch"), _with_keys(steps, "step")
+
+
+def _with_keys(frame: pd.DataFrame, order: str) -> pd.DataFrame:
+    """An empty table (no run got that far) still has its key columns, so that filtering by config works."""
+    for column in (*_KEYS, order):
+        if column not in frame.columns:
+            frame[column] = pd.Series(dtype=object if column == "config_id" else "int64")
+    return frame
 
 
 def _spikes(steps: pd.DataFrame, rule: SpikeRule) -> Any:

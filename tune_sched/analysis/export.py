@@ -79,7 +79,9 @@ def export_config(
                         seed=seed, best_seed=best, config=config, text=text)
 
 
-def exported_yaml(analysis: ExperimentAnalysis, row: Any, *, out_name: str = "best.yaml") -> tuple[str, dict, int, bool]:
+def exported_yaml(
+    analysis: ExperimentAnalysis, row: Any, *, out_name: str = "best.yaml"
+) -> tuple[str, dict[str, Any], int, bool]:
     """The YAML text (header and config), the config, its seed and whether that is the best seed, for one row."""
     import yaml
 

@@ -18,8 +18,9 @@ Example:
     >>> import pandas as pd
     >>> ranking = pd.DataFrame({"score": [1.0, 2.0, 3.0, 4.0], "cfg.lr": [0.1, 0.01, 0.001, 1e-4],
     ...                         "cfg.opt": ["Adam", "Adam", "SGD", "SGD"]})
-    >>> param_importance(ranking, ["cfg.lr", "cfg.opt"])[["param", "importance", "direction"]].to_dict("records")
-    [{'param': 'cfg.lr', 'importance': 1.0, 'direction': 'higher is better'}, {'param': 'cfg.opt', 'importance': 0.8, 'direction': ''}]
+    >>> out = param_importance(ranking, ["cfg.lr", "cfg.opt"])
+    >>> out[["param", "importance", "direction"]].values.tolist()
+    [['cfg.lr', 1.0, 'higher is better'], ['cfg.opt', 0.8, '']]
 """
 
 from __future__ import annotations

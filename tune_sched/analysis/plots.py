@@ -33,7 +33,7 @@ def plot_seed_curves(analysis: ExperimentAnalysis, config_id: str, path: str | P
     fig, (left, right) = _figure(2, width=11.0)
     steps = analysis.steps[analysis.steps["config_id"] == config_id]
     episodes = analysis.episodes[analysis.episodes["config_id"] == config_id]
-    draw_seed_losses(left, steps, episodes, title=f"{config_id}: training loss per step")
+    _draw_seed_losses(left, steps, episodes, title=f"{config_id}: training loss per step")
     epochs = analysis.epochs
     if analysis.metric in epochs.columns:
         mine = epochs[epochs["config_id"] == config_id]
@@ -41,6 +41,7 @@ def plot_seed_curves(analysis: ExperimentAnalysis, config_id: str, path: str | P
             run = run.sort_values("epoch")
             right.plot(run["epoch"], run[analysis.metric], marker="o", ms=3, color=_color(i), label=f"seed {seed}")
         _log_if_positive(right, mine[analysis.metric])
+        _integer_ticks(right)
         right.set_xlabel("epoch")
         right.set_title(f"{analysis.metric} per epoch")
         _legend(right)
@@ -49,7 +50,7 @@ def plot_seed_curves(analysis: ExperimentAnalysis, config_id: str, path: str | P
     return _save(fig, path)
 
 
-def draw_seed_losses(ax: Any, steps: pd.DataFrame, episodes: pd.DataFrame, *, title: str) -> None:
+def _draw_seed_losses(ax: Any, steps: pd.DataFrame, episodes: pd.DataFrame, *, title: str) -> None:
     """Draw each seed's ``train_loss`` per step on ``ax``; shade spike episodes, mark peaks and divergence.
 
     ``episodes`` positions (``start``, ``peak``, ``end``) index the seed's steps in step order.
@@ -111,6 +112,7 @@ def plot_schedules(analysis: ExperimentAnalysis, config_ids: Sequence[str], path
                        label=f"{cid}: {column.removeprefix('weight_')}")
             drawn = True
     if drawn:
+        _integer_ticks(right)
         right.set_xlabel("epoch")
         right.set_title("loss weights per epoch (first seed)")
         _legend(right)
@@ -169,10 +171,10 @@ def plot_importance(importance: pd.DataFrame, path: str | Path) -> Path:
 
 
 def plot_arms(arms: Sequence[tuple[str, pd.DataFrame, pd.DataFrame]], path: str | Path) -> Path:
-    """Side by side, one panel per arm: ``(title, steps, episodes)`` as for ``draw_seed_losses``; shared y axis."""
+    """Side by side, one panel per arm: ``(title, steps, episodes)`` as for ``_draw_seed_losses``; shared y axis."""
     fig, axes = _figure(len(arms), width=5.5 * len(arms), sharey=True)
     for ax, (title, steps, episodes) in zip(axes, arms):
-        draw_seed_losses(ax, steps, episodes, title=title)
+        _draw_seed_losses(ax, steps, episodes, title=title)
     return _save(fig, path)
 
 
@@ -205,6 +207,12 @@ def _log_if_positive(ax: Any, values: pd.Series) -> None:
     v = v[np.isfinite(v)]
     if v.size and (v > 0).all() and v.max() / v.min() > 20:
         ax.set_yscale("log")
+
+
+def _integer_ticks(ax: Any) -> None:
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
 
 def _legend(ax: Any) -> None:

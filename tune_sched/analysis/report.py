@@ -71,7 +71,8 @@ def write_report(analysis: ExperimentAnalysis, out_dir: str | Path, *, top: int 
     sections += ["## Learning rate and loss weights", _image(figure, out, "LR and loss-weight traces")]
     figure = plots.plot_quality_stability(analysis, figures_dir / "quality_stability.png")
     figures.append(figure)
-    sections += ["## Quality against stability", _front_line(analysis), _image(figure, out, "IQM against spike variance")]
+    sections += ["## Quality against stability", _front_line(analysis),
+                 _image(figure, out, "IQM against spike variance")]
     sections += ["## Which parameters matter", *_importance_section(importance, analysis)]
     if len(importance):
         figure = plots.plot_importance(importance, figures_dir / "importance.png")

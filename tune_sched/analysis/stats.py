@@ -27,8 +27,8 @@ from tune_sched.config._check import as_choice
 from tune_sched.errors import UsageError, unknown_name
 
 __all__ = [
-    "BOOTSTRAP_STATISTICS", "SUMMARY_COLUMNS", "bootstrap_ci", "bootstrap_diff_ci", "cvar", "iqm", "run_diverged", "seed_summary",
-    "summarize_seeds", "wilson_interval", "worst",
+    "BOOTSTRAP_STATISTICS", "SUMMARY_COLUMNS", "bootstrap_ci", "bootstrap_diff_ci", "cvar", "iqm", "run_diverged",
+    "seed_summary", "summarize_seeds", "wilson_interval", "worst",
 ]
 
 Mode = Literal["min", "max"]

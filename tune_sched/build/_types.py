@@ -96,7 +96,8 @@ def check_value(value: Any, spec: TypeSpec, path: str) -> Any:
                 return check_value(value, option, path)
             except UsageError:
                 continue
-        raise UsageError(f"must be {describe(spec)}, but got {value!r}", path=path)
+        raise UsageError(f"must be {describe(spec)}, but got {value!r}", path=path,
+                         fix=f"write {describe(spec)} there")
     if "choice" in spec:
         return as_choice(value, spec["choice"], path)
     raise ValueError(f"unknown type spec {spec!r}")

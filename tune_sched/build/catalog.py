@@ -216,7 +216,8 @@ def _check_minimum(key: str, value: Any, path: str) -> None:
     minimum, inclusive = _MINIMUM[key]
     if value < minimum or (value == minimum and not inclusive):
         rule = "at least" if inclusive else "greater than"
-        raise UsageError(f"must be {rule} {minimum}, but got {value}", path=path)
+        raise UsageError(f"must be {rule} {minimum}, but got {value}", path=path,
+                         fix=f"use {minimum} or more" if inclusive else f"use a value greater than {minimum}")
 
 
 def _check_children(value: Any, path: str) -> list[dict[str, Any]]:
@@ -237,7 +238,8 @@ def _check_milestones(out: Mapping[str, Any], path: str) -> None:
     previous = 0
     for i, milestone in enumerate(milestones):
         if milestone <= previous:
-            raise UsageError(f"must increase and be at least 1, but got {milestones}", path=join(here, i))
+            raise UsageError(f"must increase and be at least 1, but got {milestones}", path=join(here, i),
+                             fix="list increasing steps, e.g. [5, 20]")
         previous = milestone
 
 
@@ -263,7 +265,8 @@ def _check_warmup(block: Any, path: str) -> dict[str, Any]:
     unit = units[0]
     factor = as_float(block["start_factor"], join(path, "start_factor"), min=0.0)
     if factor > 1.0:
-        raise UsageError(f"must be at most 1.0, but got {factor}", path=join(path, "start_factor"))
+        raise UsageError(f"must be at most 1.0, but got {factor}", path=join(path, "start_factor"),
+                         fix="use the fraction of the LR the warmup starts from, e.g. 0.1")
     return {unit: as_int(block[unit], join(path, unit), min=1), "start_factor": factor}
 
 

@@ -183,7 +183,8 @@ def get_lr_scheduler_spec(name: Any, *, path: str | None = "lr_scheduler.name") 
         return found
     for excluded, reason in _EXCLUDED.items():
         if str(name).lower() == excluded.lower():
-            raise UsageError(f"{excluded} is not supported: {reason}", path=path)
+            message, _, fix = reason.partition("; ")
+            raise UsageError(f"{excluded} is not supported: {message}", path=path, fix=fix or "use another scheduler")
     raise unknown_name("LR scheduler", name, LR_SCHEDULERS, path=path)
 
 

@@ -219,7 +219,8 @@ def _step(step: Any, low: float, high: float, integer: bool, path: str) -> int |
     """A positive step that divides ``max - min`` exactly (in the decimals the user wrote)."""
     step_f = _bound(step, join(path, "step"))
     if step_f <= 0:
-        raise UsageError(f"must be greater than 0, but got {_short(step)}", path=join(path, "step"))
+        raise UsageError(f"must be greater than 0, but got {_short(step)}", path=join(path, "step"),
+                         fix="use a positive step, or drop 'step'")
     span, size = _dec(high) - _dec(low), _dec(step_f)
     try:
         remainder = span % size
@@ -239,7 +240,7 @@ def _step(step: Any, low: float, high: float, integer: bool, path: str) -> int |
 
 def _bound(value: Any, path: str) -> float:
     if type(value) is int and abs(value) > _MAX_INT:
-        raise UsageError(f"must be at most {_MAX_INT} in size, but got {value}", path=path)
+        raise UsageError(f"must be at most {_MAX_INT} in size, but got {value}", path=path, fix="use a smaller number")
     return as_float(value, path)
 
 

@@ -28,6 +28,7 @@ torch: ``sample`` only calls the trial it is given.
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -98,7 +99,8 @@ class SearchSpace:
         """
         data = {} if data is None else data
         if not isinstance(data, Mapping):
-            raise UsageError(f"must be a mapping of keys to values, but got {type(data).__name__}", path="search space")
+            raise UsageError(f"must be a mapping of keys to values, but got {type(data).__name__}",
+                             path="search space", fix="write a search space as 'key: value' lines")
         if "seed" in data:
             raise UsageError(
                 "a search space has no 'seed': every config is trained on each of its seeds", path="seed",
@@ -288,12 +290,14 @@ class SearchSpace:
 def _in_space(err: UsageError, records: list[tuple[str, str]], chosen: Mapping[str, str]) -> UsageError:
     """A run-config error re-pointed at the space's key path, naming the family when the key is shared.
 
-    An error about a key itself (an unknown key) is mapped through its parent, so it names the key, not the value
-    the check config drew for it (``step_sze``, not ``step_sze.values[0]``).
+    An error about a key itself (an unknown key) names the key, not the value the check config drew for it
+    (``step_sze``, not ``step_sze.values[0]``).
     """
-    if _names_its_key(err):
-        records = [(concrete, spath) for concrete, spath in records if concrete != err.path]
     path = space_path(err.path, records)
+    if path and _names_its_key(err):
+        key = (err.path or "").rsplit(".", 1)[-1]
+        stripped = re.sub(r"\.(values\[\d+\]|min|max)$", "", path)
+        path = stripped if stripped.endswith(key) else path
     message = err.message
     for block, family in chosen.items():
         if err.path and path and ".one_of." not in path and (err.path == block or err.path.startswith(block + ".")):

@@ -157,5 +157,5 @@ def _in_range(value: Any, path: str, *, rule: Literal["(0, 1]", "[0, 1)"]) -> fl
     number = as_float(value, path)
     inside = 0.0 < number <= 1.0 if rule == "(0, 1]" else 0.0 <= number < 1.0
     if not inside:
-        raise UsageError(f"must be in {rule}, but got {number:g}", path=path)
+        raise UsageError(f"must be in {rule}, but got {number:g}", path=path, fix=f"use a value in {rule}")
     return number

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import os
 import sys
@@ -84,6 +85,11 @@ def _fit(space: SearchSpace, experiment: Path, *, resume: bool, stream: TextIO) 
     total = len(grid) if grid is not None else space.settings.num_samples
     progress = SearchProgress(total=total, mode=space.mode, stream=stream)
     tune_path = experiment / TUNE_DIR
+    if resume:
+        from tune_sched.search.reconcile import reconcile
+
+        for line in reconcile(experiment, tune_path, list(space.seeds)).describe(experiment):
+            print(line, file=stream, flush=True)
     if resume and tune.Tuner.can_restore(str(tune_path)):
         tuner = tune.Tuner.restore(str(tune_path), trainable=trainable, resume_unfinished=True,
                                    resume_errored=True, restart_errored=False)
@@ -149,11 +155,16 @@ def _settings(space: SearchSpace) -> dict[str, Any]:
 
 
 def _check_writable(storage: Path) -> None:
+    """Create ``storage`` and write a probe file there; on failure remove what was created and raise."""
+    created = [p for p in (storage, *storage.parents) if not p.exists()]  # deepest first
     try:
         storage.mkdir(parents=True, exist_ok=True)
         probe = storage / f".tune-sched-write-test-{os.getpid()}"
         probe.write_bytes(b"ok")
         probe.unlink()
     except OSError as err:
+        for path in created:
+            with contextlib.suppress(OSError):
+                path.rmdir()  # only if empty: never removes anything but what this created
         raise UsageError(f"cannot write there ({err.strerror or err})", path=str(storage),
                          fix="choose a writable --storage directory with free space") from None

@@ -132,8 +132,8 @@ class SearchProgress(tune.Callback):
 
 def outcome(result: dict[str, Any]) -> str:
     """A config's outcome from its last Tune result: completed, pruned, failed or diverged (see SearchProgress)."""
-    if not result.get("all_seeds_finished"):
-        return "pruned"
+    if not result.get("all_seeds_finished") or result.get("seeds_pruned", 0):
+        return "pruned"  # seeds already pruned: a resumed config that was stopped before the driver died
     if result.get("seeds_completed", 1):
         return "completed"
     return "diverged" if result.get("seeds_diverged", 0) else "failed"

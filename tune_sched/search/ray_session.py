@@ -18,6 +18,10 @@ _ENV = {
     "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",  # with this, a local cluster binds to 127.0.0.1 only
     "TUNE_GLOBAL_CHECKPOINT_S": "5",  # Tune saves its experiment state at least this often (resume loses less)
     "TUNE_FUNCTION_THREAD_TIMEOUT_S": "30",
+    # Ctrl-C raises KeyboardInterrupt in the driver instead of Tune's graceful stop, which stops the running
+    # trials as if the pruner had (their seeds would be recorded as pruned and never resumed). The workers are
+    # killed with the driver's Ray session; their seeds continue from their last checkpoints on --resume.
+    "TUNE_DISABLE_SIGINT_HANDLER": "1",
 }
 
 
@@ -40,6 +44,9 @@ def ray_session(address: str | None = None, *, num_cpus: int | None = None,
     paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
     if cwd not in paths:
         os.environ["PYTHONPATH"] = os.pathsep.join([cwd, *paths])
+    if address:
+        # Clusters started by `ray start` require token authentication; Ray reads this when it is imported.
+        os.environ.setdefault("RAY_AUTH_MODE", "token")
     import ray
 
     if ray.is_initialized():
@@ -48,7 +55,6 @@ def ray_session(address: str | None = None, *, num_cpus: int | None = None,
     if address:
         from tune_sched.errors import UsageError
 
-        os.environ.setdefault("RAY_AUTH_MODE", "token")  # clusters started by `ray start` require it
         try:
             ray.init(address=address, logging_level=logging.ERROR, log_to_driver=False,
                      runtime_env={"env_vars": {"PYTHONPATH": os.environ["PYTHONPATH"]}})

@@ -23,7 +23,20 @@ Status = Literal["completed", "pruned", "failed", "diverged"]
 
 @dataclass
 class TrialResult:
-    """What one (config, seed) training produced; also written as ``result.json`` beside its tables."""
+    """What one (config, seed) training produced; also written as ``result.json`` beside its tables.
+
+    Attributes:
+        status: ``completed``, ``pruned`` (the epoch hook stopped it), ``failed`` (an exception) or ``diverged``.
+        reason: why it did not complete (the exception's first line; for running out of memory, what to change).
+        best_metric, best_epoch, final_metric: of ``metric`` over the recorded epochs (``best_epoch`` is 0-based,
+            -1 and NaN when no epoch had a finite value).
+        epochs_run, steps_run: rows of ``epochs.parquet`` and ``steps.parquet`` (a resumed run's included).
+        failed_epoch, diverged_step: where a failed or diverged run stopped.
+        lr_stuck: a configured LR schedule should have moved the LR and never did (see ``notes``).
+        precision: what really ran (``32-true`` when 16-bit fell back on a machine without a GPU).
+        wall_time_s: the trial's own training time (see :func:`run_trial`).
+        notes: one-line remarks: the precision fallback, the LR-liveness warning.
+    """
 
     config_id: str
     seed: int
@@ -147,6 +160,7 @@ def _prepare_out_dir(out: Path, config: RunConfig, *, resume: bool) -> Path | No
     ckpt = out / "last.ckpt"
     if resume and ckpt.exists():
         _check_same_config(out / "config.yaml", config)
+        _check_epochs_left(ckpt, config)
     else:
         ckpt = None
         for name in OUTPUT_FILES:
@@ -169,6 +183,17 @@ def _check_same_config(path: Path, config: RunConfig) -> None:
     if changed:
         raise UsageError(f"the run being resumed was trained with another config (changed: {', '.join(changed)})",
                          path=str(path), fix="resume with the same config, or start afresh (--overwrite)")
+
+
+def _check_epochs_left(ckpt: Path, config: RunConfig) -> None:
+    """A resumed run cannot end before the epochs its checkpoint has trained."""
+    import torch
+
+    trained = int(torch.load(ckpt, map_location="cpu", mmap=True, weights_only=False).get("epoch", -1)) + 1
+    if config.trainer.max_epochs < trained:
+        raise UsageError(f"is {config.trainer.max_epochs}, but the run being resumed has trained {trained} epochs",
+                         path="trainer.max_epochs", fix=f"resume with --max-epochs {trained} or more, or start "
+                                                        "afresh (--overwrite)")
 
 
 def _changed_keys(old: Any, new: Any, prefix: str = "") -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -14,41 +15,12 @@ from tune_sched.train.tasks.registry import TASK_NAMES, build_task
 
 SMALL = {"fno2d": {"resolution": 16, "modes": 4, "width": 4, "layers": 2, "n_train": 16, "n_val": 8},
          "tiny": {"resolution": 8, "n_train": 16, "n_val": 8}}
+FitFn = Callable[..., tuple[pl.Trainer, Any]]  # the ``fit`` fixture of conftest.py
 PROTOCOL_METRICS = {"train_loss", "train_field", "train_spectrum", "val_loss", "val_field", "val_spectrum"}
 
 
-class StepRecorder(pl.Callback):
-    """What the trial records per step: the returned loss and the module's detached components."""
-
-    def __init__(self) -> None:
-        self.losses: list[float] = []
-        self.components: list[dict[str, float]] = []
-        self.epochs: list[int] = []
-
-    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: Any, outputs: Any, batch: Any, i: int) -> None:
-        self.losses.append(float(outputs["loss"]))
-        comps = getattr(pl_module, "tune_sched_components", {})
-        assert all(v.ndim == 0 and not v.requires_grad for v in comps.values())
-        self.components.append({k: float(v) for k, v in comps.items()})
-        self.epochs.append(trainer.current_epoch)
-
-
-def fit(module: pl.LightningModule, datamodule: pl.LightningDataModule | None, *, epochs: int = 2,
-        lr: float = 1e-3, callbacks: list[pl.Callback] = ()) -> tuple[pl.Trainer, StepRecorder]:
-    """Fit with a plain Adam monkeypatched onto the instance (the trial supplies configure_optimizers)."""
-    module.configure_optimizers = lambda: torch.optim.Adam(module.parameters(), lr=lr)
-    recorder = StepRecorder()
-    trainer = pl.Trainer(
-        max_epochs=epochs, enable_progress_bar=False, logger=False, enable_checkpointing=False,
-        enable_model_summary=False, deterministic=True, accelerator="cpu", devices=1,
-        callbacks=[recorder, *callbacks],
-    )
-    trainer.fit(module, datamodule=datamodule)
-    return trainer, recorder
-
-
-def seeded_fit(name: str, seed: int, **kwargs: Any) -> tuple[pl.Trainer, StepRecorder, pl.LightningModule]:
-    pl.seed_everything(seed, verbose=False)
+def seeded_fit(fit: FitFn, name: str, seed: int, **kwargs: Any) -> tuple[pl.Trainer, Any, pl.LightningModule]:
+    pl.seed_everything(seed, verbose=False)  # before building: the module's initial weights use the seed
     module, datamodule = build_task(name, SMALL[name], batch_size=4)
     trainer, recorder = fit(module, datamodule, **kwargs)
     return trainer, recorder, module
@@ -59,8 +31,8 @@ def test_every_task_has_small_test_sizes() -> None:
 
 
 @pytest.mark.parametrize("name", TASK_NAMES)
-def test_fit_logs_the_protocol_metrics_per_epoch(name: str) -> None:
-    trainer, recorder, module = seeded_fit(name, 0)
+def test_fit_logs_the_protocol_metrics_per_epoch(fit: FitFn, name: str) -> None:
+    trainer, recorder, module = seeded_fit(fit, name, 0)
     metrics = trainer.callback_metrics
     assert PROTOCOL_METRICS <= set(metrics)
     assert not any(key.endswith("_step") or key.endswith("_epoch") for key in metrics)  # on_epoch only
@@ -83,9 +55,9 @@ class SetWeights(pl.Callback):
 
 
 @pytest.mark.parametrize("name", TASK_NAMES)
-def test_loss_weights_are_read_at_every_step(name: str) -> None:
+def test_loss_weights_are_read_at_every_step(fit: FitFn, name: str) -> None:
     weights = {"field": 0.5, "spectrum": 0.25, "mse": 1.0}
-    trainer, recorder, _ = seeded_fit(name, 0, callbacks=[SetWeights(1, weights)])
+    trainer, recorder, _ = seeded_fit(fit, name, 0, callbacks=[SetWeights(1, weights)])
     for epoch, loss, comps in zip(recorder.epochs, recorder.losses, recorder.components):
         if epoch == 0:
             assert set(comps) == {"field", "spectrum"} and loss == pytest.approx(comps["field"], rel=1e-6)
@@ -99,16 +71,16 @@ def test_loss_weights_are_read_at_every_step(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", TASK_NAMES)
-def test_same_seed_gives_identical_fits_and_another_seed_does_not(name: str) -> None:
-    _, first, module_a = seeded_fit(name, 3)
-    _, again, module_b = seeded_fit(name, 3)
-    _, other, _ = seeded_fit(name, 4)
+def test_same_seed_gives_identical_fits_and_another_seed_does_not(fit: FitFn, name: str) -> None:
+    _, first, module_a = seeded_fit(fit, name, 3)
+    _, again, module_b = seeded_fit(fit, name, 3)
+    _, other, _ = seeded_fit(fit, name, 4)
     assert first.losses == again.losses and first.components == again.components
     assert all(torch.equal(a, b) for a, b in zip(module_a.state_dict().values(), module_b.state_dict().values()))
     assert first.losses != other.losses
 
 
-def test_tiny_learns_in_ten_epochs() -> None:
+def test_tiny_learns_in_ten_epochs(fit: FitFn) -> None:
     pl.seed_everything(0, verbose=False)
     module, datamodule = build_task("tiny", {})
     trainer, recorder = fit(module, datamodule, epochs=10, lr=1e-2)
@@ -116,8 +88,8 @@ def test_tiny_learns_in_ten_epochs() -> None:
     assert float(trainer.callback_metrics["val_field"]) < 0.1 * recorder.losses[0]
 
 
-def test_example_regressor_fits_deterministically() -> None:
-    def run() -> tuple[pl.Trainer, StepRecorder]:
+def test_example_regressor_fits_deterministically(fit: FitFn) -> None:
+    def run() -> tuple[pl.Trainer, Any]:
         pl.seed_everything(0, verbose=False)
         return fit(ExampleRegressor(in_features=3, n_train=16, n_val=8, batch_size=4), None, lr=1e-2)
 

@@ -142,7 +142,7 @@ def test_bad_values_name_the_key(name: str, kwargs: dict, message: str) -> None:
 
 
 def test_task_kwargs_must_be_a_mapping() -> None:
-    with pytest.raises(UsageError, match=r"^task_kwargs: must be a mapping of keys to values, but got \[1\] \(list\)$"):
+    with pytest.raises(UsageError, match=r"^task_kwargs: must be a mapping of keys to values, but got \[1\] \(list\); "):
         build_task("tiny", [1])
 
 

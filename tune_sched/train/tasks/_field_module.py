@@ -20,7 +20,6 @@ A subclass builds ``self.net`` (a module mapping ``[B, 1, H, W]`` to ``[B, 1, H,
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 import pytorch_lightning as pl
 import torch
@@ -61,7 +60,9 @@ class FieldRegressionModule(pl.LightningModule):
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         self._step(batch, "val")
 
-    def _step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> tuple[torch.Tensor, Any]:
+    def _step(
+        self, batch: tuple[torch.Tensor, torch.Tensor], stage: str
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         x, y = batch
         components = self.loss_components(self(x), y)
         loss = combine(components, self.loss_weights)

@@ -67,18 +67,16 @@ class FNO2d(nn.Module):
         width: Channels inside the Fourier layers.
         modes: Frequencies kept per direction in every spectral convolution.
         layers: Number of Fourier layers (at least 1).
-        hidden: Channels of the projection's hidden layer (default ``2 * width``).
     """
 
     def __init__(self, *, in_channels: int = 1, out_channels: int = 1, width: int = 16, modes: int = 8,
-                 layers: int = 3, hidden: int | None = None) -> None:
+                 layers: int = 3) -> None:
         super().__init__()
         self.lift = nn.Conv2d(in_channels, width, kernel_size=1)
         self.spectral = nn.ModuleList(SpectralConv2d(width, width, modes) for _ in range(layers))
         self.skip = nn.ModuleList(nn.Conv2d(width, width, kernel_size=1) for _ in range(layers))
-        hidden = 2 * width if hidden is None else hidden
         self.project = nn.Sequential(
-            nn.Conv2d(width, hidden, kernel_size=1), nn.GELU(), nn.Conv2d(hidden, out_channels, kernel_size=1)
+            nn.Conv2d(width, 2 * width, kernel_size=1), nn.GELU(), nn.Conv2d(2 * width, out_channels, kernel_size=1)
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
