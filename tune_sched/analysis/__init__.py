@@ -16,6 +16,12 @@ _EXPORTS = {
     "iqm": "stats", "cvar": "stats", "worst": "stats", "bootstrap_ci": "stats", "wilson_interval": "stats",
     "seed_summary": "stats", "summarize_seeds": "stats",
     "robust_score": "score", "rank_configs": "score", "pareto_front": "score", "ScoreSettings": "score",
+    "bootstrap_diff_ci": "stats",
+    "ExperimentAnalysis": "experiment_analysis", "analyze_experiment": "experiment_analysis",
+    "write_analysis_table": "experiment_analysis", "param_importance": "importance", "write_report": "report",
+    "export_config": "export", "reproduce": "reproduce", "reproduce_trial": "reproduce",
+    "reproduce_config": "reproduce", "Arm": "arms", "make_arms": "arms", "Comparison": "compare",
+    "compare_arms": "compare",
     "load_experiment": "tune_sched.results.experiment",
 }
 

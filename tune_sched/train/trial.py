@@ -53,6 +53,7 @@ class TrialResult:
     diverged_step: int | None = None
     lr_stuck: bool = False
     precision: str = ""
+    num_threads: int = 0  # torch's intra-op threads: CPU results differ in the last digits between counts
     wall_time_s: float = 0.0
     notes: list[str] = field(default_factory=list)
 
@@ -265,6 +266,7 @@ def _setup(config: RunConfig, out: Path | None, result: TrialResult, clock: Any,
     _quiet_lightning()
     if num_threads is not None:
         torch.set_num_threads(num_threads)
+    result.num_threads = torch.get_num_threads()
     precision, accelerator, note = resolve_device(config.trainer.precision, config.trainer.accelerator)
     result.precision = precision
     if note:
