@@ -27,7 +27,7 @@ EXPORT_SUFFIXES = {".yaml", ".json", ".parquet", ".md", ".png", ".svg", ".csv", 
 
 
 def _cli(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     return subprocess.run([sys.executable, "-m", "tune_sched.cli", *args], cwd=cwd, env=env, capture_output=True,
                            text=True, timeout=600, check=False)
 

@@ -43,6 +43,16 @@ OPTUNA_SPACE: dict[str, Any] = {
 }
 """4 configs x 2 seeds x up to 3 epochs of the tiny task (4 optimizer steps per epoch)."""
 
+CLI_SPACE = {
+    "task": "tiny",
+    "task_kwargs": {"resolution": 8, "n_train": 16, "n_val": 8},
+    "seeds": [0, 1],
+    "search": {"algorithm": "random", "num_samples": 4, "max_concurrent": 2, "pruner": "none"},
+    "optimizer": {"name": "Adam", "lr": {"min": 1.0e-3, "max": 3.0e-2, "log": True}},
+    "trainer": {"max_epochs": 3, "batch_size": 4},
+}
+"""4 configs x 2 seeds x 3 epochs, no pruner: every seed must end completed after 3 epochs."""
+
 FAULTS_IN_GRID = ("none", "worse", "crash", "nan", "oom", "kill")
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.search.experiments import (
+    CLI_SPACE,
     check_tables,
     finish_cli,
     finished_seeds,
@@ -24,16 +25,6 @@ from tests.search.experiments import (
     wait_for,
     write_yaml,
 )
-
-CLI_SPACE = {
-    "task": "tiny",
-    "task_kwargs": {"resolution": 8, "n_train": 16, "n_val": 8},
-    "seeds": [0, 1],
-    "search": {"algorithm": "random", "num_samples": 4, "max_concurrent": 2, "pruner": "none"},
-    "optimizer": {"name": "Adam", "lr": {"min": 1.0e-3, "max": 3.0e-2, "log": True}},
-    "trainer": {"max_epochs": 3, "batch_size": 4},
-}
-"""4 configs x 2 seeds x 3 epochs, no pruner: every seed must end completed after 3 epochs."""
 
 
 @pytest.fixture

@@ -39,13 +39,7 @@ class ConfigTrainable(tune.Trainable):
         self.ctx = ctx
         self._start(config)
 
-    def _dbg(self, what):
-        import os, time, threading
-        with open("/tmp/g/trainable.log", "a") as f:
-            f.write(f"{time.strftime('%H:%M:%S')}.{int(time.time()*1000)%1000:03d} pid={os.getpid()} trial={self.trial_id} {what}\n")
-
     def _start(self, config: dict[str, Any]) -> None:
-        self._dbg("start")
         from tune_sched.config._yaml import dump_yaml
         from tune_sched.config.run_config import RunConfig
         from tune_sched.results.experiment import seed_dir
@@ -77,7 +71,6 @@ class ConfigTrainable(tune.Trainable):
                                  config_id=config_id, resume=True, num_threads=ctx.threads)
 
     def step(self) -> dict[str, Any]:
-        self._dbg(f"step live={self.lockstep.live}")
         reports = self.lockstep.step()
         if reports:
             self.aggregate.update(reports)
@@ -88,7 +81,6 @@ class ConfigTrainable(tune.Trainable):
 
     def _finish(self) -> None:
         lockstep = getattr(self, "lockstep", None)
-        self._dbg(f"finish done={lockstep.done if lockstep else None}")
         if lockstep is not None and not lockstep.done:
             lockstep.stop()  # pruned: every seed stops at its current epoch end and records it
 

@@ -1,0 +1,75 @@
+"""Ctrl-C during ``tune-sched search`` (SIGINT to its process group, as a terminal sends it): the search stops
+cleanly with exit code 130 and a message telling how to resume, and ``--resume`` completes it without training
+any finished seed again or losing a row."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+import pytest
+
+from tests.search.experiments import (
+    CLI_SPACE,
+    check_tables,
+    finish_cli,
+    finished_seeds,
+    run_cli,
+    start_cli,
+    wait_for,
+    write_yaml,
+)
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
+
+
+def _alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+
+
+def test_ctrl_c_stops_cleanly_and_resume_completes(tmp_path: Path):
+    space = write_yaml(tmp_path / "space.yaml", CLI_SPACE)
+    store, name = tmp_path / "store", "interrupted"
+    experiment = store / name
+    args = ["search", "--space", str(space), "--storage", str(store), "--name", name]
+
+    proc = start_cli(args, cwd=tmp_path, log=tmp_path / "run1.log")
+    try:
+        wait_for(lambda: finished_seeds(experiment) or proc.poll() is not None, timeout=300,
+                 what="a first finished seed")
+        assert proc.poll() is None, (tmp_path / "run1.log").read_text()
+        os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C: the terminal signals the whole foreground group
+        code = finish_cli(proc, timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    output = (tmp_path / "run1.log").read_text()
+    assert code == 130, output
+    assert "Traceback" not in output
+    message = output.rstrip().splitlines()[-1]
+    assert message == (f"search interrupted; finished trials are kept. Resume with: tune-sched search --space "
+                       f"{experiment / 'space.yaml'} --storage {store} --name {name} --resume")
+    wait_for(lambda: not _alive(proc.pid), timeout=30, what="the search's Ray processes to exit")
+
+    # what the interrupted search recorded is final: no config was recorded as pruned because of Ctrl-C
+    kept = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in finished_seeds(experiment)}
+    assert kept
+    assert all(b'"status": "completed"' in data for _, data in kept.values())
+
+    refused = run_cli(args, cwd=tmp_path)
+    assert refused.returncode == 2 and "already exists; pass --resume" in refused.stderr
+
+    # the printed command, as a user would paste it
+    done = run_cli(["search", "--space", str(experiment / "space.yaml"), "--storage", str(store), "--name", name,
+                    "--resume"], cwd=tmp_path, timeout=400)
+    assert done.returncode == 0, done.stdout + done.stderr
+    trials = check_tables(experiment, configs=4, seeds=[0, 1])["trials"]
+    assert (trials["status"] == "completed").all(), trials[["config_id", "seed", "status", "reason"]]
+    assert (trials["epochs_run"] == 3).all()
+    assert {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in kept} == kept, "a finished seed was trained again"
+    assert "configs done 4/4: 4 completed" in done.stdout
