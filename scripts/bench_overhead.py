@@ -283,10 +283,10 @@ class TreeSampler:
         if not cmd or not status or not stat:
             return
         info = self.procs.get(pid)
-        if info is None or info.cmd != cmd:  # a worker renames itself (ray::IDLE -> ray::ConfigTrainable)
-            kind = classify(cmd, root=pid == self.root)
-            info = self.procs[pid] = ProcInfo(pid, cmd, kind, cpu_s=info.cpu_s if info else 0.0,
-                                              peak_rss_mb=info.peak_rss_mb if info else 0.0)
+        if info is None:
+            info = self.procs[pid] = ProcInfo(pid, cmd)
+        if info.kind != "worker":  # a worker renames itself (ray::IDLE -> ray::ConfigTrainable) and stays one
+            info.cmd, info.kind = cmd, classify(cmd, root=pid == self.root)
         fields = stat.rsplit(")", 1)[1].split()
         info.cpu_s = max(info.cpu_s, (int(fields[11]) + int(fields[12])) / self._tick)  # utime + stime
         info.peak_rss_mb = max(info.peak_rss_mb, _status_kb(status, "VmHWM") / 1024)

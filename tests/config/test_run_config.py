@@ -61,10 +61,13 @@ def test_user_module_round_trip():
 
 
 def test_input_is_not_mutated():
-    data = {"task": "tiny", "task_kwargs": {"a": [1]}}
+    data = {"module": "tune_sched.train.tasks.examples:ExampleRegressor", "module_kwargs": {"a": [1]},
+            "optimizer": {"name": "Adam", "lr": 1e-3, "betas": [0.9, 0.99]}}
     cfg = RunConfig.from_dict(data)
-    cfg.task_kwargs["a"].append(2)
-    assert data == {"task": "tiny", "task_kwargs": {"a": [1]}}
+    cfg.module_kwargs["a"].append(2)
+    cfg.optimizer["betas"].append(3)
+    assert data == {"module": "tune_sched.train.tasks.examples:ExampleRegressor", "module_kwargs": {"a": [1]},
+                    "optimizer": {"name": "Adam", "lr": 1e-3, "betas": [0.9, 0.99]}}
 
 
 def test_with_overrides():
