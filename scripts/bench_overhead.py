@@ -310,6 +310,7 @@ class Run:
     workers: list[dict[str, Any]] = field(default_factory=list)
     driver_peak_rss_mb: float = 0.0
     ray_system_peak_rss_mb: float = 0.0
+    cpu_s_by_kind: dict[str, float] = field(default_factory=dict)
     finals: list[list[float]] | None = None
 
 
@@ -349,6 +350,8 @@ def run_method(method: str, rnd: int, args: argparse.Namespace, work: Path, conf
     wall, code, sampler, started = run_process(argv, log, cwd=work)
     procs = list(sampler.procs.values())
     run = Run(method, rnd, wall, sum(p.cpu_s for p in procs), code)
+    for p in procs:
+        run.cpu_s_by_kind[p.kind] = round(run.cpu_s_by_kind.get(p.kind, 0.0) + p.cpu_s, 2)
     run.workers = [{"pid": p.pid, "cmd": p.cmd[:60], "peak_rss_mb": round(p.peak_rss_mb, 1),
                     "peak_pss_mb": round(p.peak_pss_mb, 1), "cpu_s": round(p.cpu_s, 2)}
                    for p in procs if p.kind == "worker"]
@@ -587,7 +590,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             run = run_method(method, rnd, args, work, configs_file)
             runs.append(run)
             first = f", first result {run.first_result_s:.1f} s" if run.first_result_s is not None else ""
-            print(f"round {rnd} {method:9s} {run.wall_s:7.1f} s wall, {run.cpu_s:6.1f} s CPU{first} "
+            kinds = ", ".join(f"{k} {v:.1f}" for k, v in sorted(run.cpu_s_by_kind.items()))
+            print(f"round {rnd} {method:9s} {run.wall_s:7.1f} s wall, {run.cpu_s:6.1f} s CPU ({kinds}){first} "
                   f"(load {os.getloadavg()[0]:.1f})", flush=True)
     summary = summarize(runs, args.methods)
     print_report(summary, runs, info)

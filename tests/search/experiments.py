@@ -53,6 +53,9 @@ CLI_SPACE = {
 }
 """4 configs x 2 seeds x 3 epochs, no pruner: every seed must end completed after 3 epochs."""
 
+OUTCOMES = ("completed", "pruned", "failed", "diverged")
+"""How the progress output names a finished config (the first word of its line)."""
+
 FAULTS_IN_GRID = ("none", "worse", "crash", "nan", "oom", "kill")
 
 
@@ -73,12 +76,15 @@ def fault_space(marker_dir: str | Path) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class SearchRun:
-    """An experiment made by a test search: its directory, what the search printed, and what was injected."""
+    """An experiment made by a test search: its directory, what the search printed, what was injected, and
+    what a reader polling the seed folders during the search saw (files read whole, files found half-written)."""
 
     path: Path
     output: str
     seconds: float
     kills: tuple[int, ...] = ()
+    reads: int = 0
+    torn: tuple[str, ...] = ()
 
 
 def run_in_process(space_data: dict[str, Any], root: Path, name: str) -> tuple[Path, str, float]:
@@ -105,12 +111,15 @@ def fault_experiment(root: str) -> SearchRun:
     markers = Path(root) / "markers"
     markers.mkdir(parents=True, exist_ok=True)
     killer = PidKiller(markers / "kill.pid")
+    reader = TableReader(Path(root) / "faults")
     killer.start()
+    reader.start()
     try:
         path, output, seconds = run_in_process(fault_space(markers), Path(root), "faults")
     finally:
         killer.stop()
-    return SearchRun(path, output, seconds, kills=tuple(killer.killed))
+        reader.stop()
+    return SearchRun(path, output, seconds, kills=tuple(killer.killed), reads=reader.reads, torn=tuple(reader.torn))
 
 
 class PidKiller(threading.Thread):
@@ -129,6 +138,45 @@ class PidKiller(threading.Thread):
                 os.kill(pid, signal.SIGKILL)
                 self.killed.append(pid)
                 return
+
+    def stop(self) -> None:
+        self._done.set()
+        self.join()
+
+
+class TableReader(threading.Thread):
+    """Read every table and result file of the seed folders under ``experiment``, over and over, until stopped.
+
+    A file that exists but cannot be read whole is recorded in ``torn`` (a file replaced or removed between
+    listing and reading is not: the writers rename whole files into place, or start a seed afresh).
+    """
+
+    def __init__(self, experiment: Path) -> None:
+        super().__init__(daemon=True)
+        self.experiment = experiment
+        self.reads = 0
+        self.torn: list[str] = []
+        self._done = threading.Event()
+
+    def run(self) -> None:
+        import json
+
+        import pyarrow.parquet as pq
+
+        while not self._done.wait(0.05):
+            for path in sorted(self.experiment.glob("trials/*/seed=*/*")):
+                try:
+                    if path.suffix == ".parquet":
+                        pq.read_table(path)
+                    elif path.suffix == ".json":
+                        json.loads(path.read_text())
+                    else:
+                        continue
+                    self.reads += 1
+                except FileNotFoundError:
+                    continue
+                except Exception as err:  # noqa: BLE001 - recorded for the test to report
+                    self.torn.append(f"{path}: {type(err).__name__}: {err}")
 
     def stop(self) -> None:
         self._done.set()

@@ -4,11 +4,9 @@ diverging trial are recorded with their reason and the search goes on (the fault
 
 from __future__ import annotations
 
-import math
-
 import pytest
 
-from tests.search.experiments import FAULTS_IN_GRID, check_tables
+from tests.search.experiments import FAULTS_IN_GRID, OUTCOMES, check_tables
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(400)]
 
@@ -53,23 +51,9 @@ def test_a_diverging_trial_is_diverged_with_its_step(by_fault):
     assert rows["reason"].str.contains("train loss became nan at step 4").all()
 
 
-@pytest.mark.parametrize("fault", ["crash", "nan", "oom"])
-def test_failed_and_diverged_configs_rank_below_every_finished_one(fault_run, fault):
-    from tune_sched.analysis.score import rank_configs
-    from tune_sched.results.experiment import load_experiment
-
-    trials = load_experiment(fault_run.path)["trials"].to_pandas()
-    ranked = rank_configs(trials, mode="min").set_index("config_id")
-    config_of = trials.assign(fault=trials["config_json"].str.extract(r'"fault": "(\w+)"')[0])
-    config_of = config_of.drop_duplicates("config_id").set_index("fault")["config_id"]
-    for ok in ("none", "worse", "kill"):
-        assert ranked.loc[config_of[fault], "rank"] > ranked.loc[config_of[ok], "rank"]
-    assert math.isinf(ranked.loc[config_of[fault], "score"])
-
-
 def test_the_search_goes_on_and_prints_each_outcome(fault_run):
     lines = fault_run.output.splitlines()
-    finished = [line for line in lines if line.split(" ", 1)[0] in ("completed", "pruned", "failed")]
+    finished = [line for line in lines if line.split(" ", 1)[0] in OUTCOMES]
     assert len(finished) == len(FAULTS_IN_GRID), fault_run.output
     assert f"configs done {len(FAULTS_IN_GRID)}/{len(FAULTS_IN_GRID)}" in fault_run.output
     assert "top configs by robust score" in fault_run.output

@@ -7,7 +7,7 @@ import json
 import pytest
 import yaml
 
-from tests.search.experiments import OPTUNA_SPACE, check_tables
+from tests.search.experiments import OPTUNA_SPACE, OUTCOMES, check_tables
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(400)]
 
@@ -73,7 +73,7 @@ def test_progress_is_plain_lines_without_a_tty(optuna_run):
     assert "\r" not in output and "\x1b" not in output
     lines = output.splitlines()
     assert lines[0].startswith(f"search: {CONFIGS} configs x {len(SEEDS)} seeds -> ")
-    finished = [line for line in lines if line.split(" ", 1)[0] in ("completed", "pruned", "failed")]
+    finished = [line for line in lines if line.split(" ", 1)[0] in OUTCOMES]
     assert len(finished) == CONFIGS, output
     assert any(line.startswith("[") and f"configs done {CONFIGS}/{CONFIGS}" in line for line in lines), output
 

@@ -74,7 +74,7 @@ def _fit(space: SearchSpace, experiment: Path, *, resume: bool, stream: TextIO) 
     from ray import tune
 
     from tune_sched.search.algorithms import make_scheduler, make_searcher
-    from tune_sched.search.progress import SearchProgress
+    from tune_sched.search.progress import SearchProgress, grid_labels
     from tune_sched.search.trainable import ConfigTrainable, SearchContext
 
     res = space.resources
@@ -83,7 +83,8 @@ def _fit(space: SearchSpace, experiment: Path, *, resume: bool, stream: TextIO) 
                         mode=space.mode, threads=max(1, int(res.cpu)), grid=grid)
     trainable = tune.with_resources(tune.with_parameters(ConfigTrainable, ctx=ctx), {"cpu": res.cpu, "gpu": res.gpu})
     total = len(grid) if grid is not None else space.settings.num_samples
-    progress = SearchProgress(total=total, mode=space.mode, stream=stream)
+    progress = SearchProgress(total=total, mode=space.mode, stream=stream,
+                              grid_labels=grid_labels(grid) if grid is not None else None)
     tune_path = experiment / TUNE_DIR
     if resume:
         from tune_sched.search.reconcile import reconcile

@@ -7,15 +7,17 @@ config finishes, and a status line at most every ``interval_s`` seconds.
 from __future__ import annotations
 
 import math
+import shutil
 import sys
 import time
+from collections.abc import Mapping, Sequence
 from typing import Any, TextIO
 
 from ray import tune
 
 from tune_sched.search.aggregate import STATUSES, WORST
 
-__all__ = ["OUTCOMES", "SearchProgress", "outcome"]
+__all__ = ["OUTCOMES", "SearchProgress", "grid_labels", "outcome"]
 
 OUTCOMES = STATUSES
 """A config's outcome, named like a seed's status."""
@@ -31,8 +33,9 @@ class SearchProgress(tune.Callback):
     """
 
     def __init__(self, *, total: int | None, mode: str, stream: TextIO | None = None,
-                 interval_s: float = 10.0) -> None:
+                 interval_s: float = 10.0, grid_labels: Sequence[str] | None = None) -> None:
         self.total = total
+        self.grid_labels = tuple(grid_labels or ())  # how grid point i is named in the output
         self.mode = mode
         self._stream = stream
         self.interval_s = interval_s
@@ -83,7 +86,7 @@ class SearchProgress(tune.Callback):
         score = result.get("score")
         if result.get("all_seeds_finished") and _known(score) and (self.best is None
                                                                     or self._better(score, self.best[0])):
-            self.best = (score, trial.trial_id, _short(trial.config))
+            self.best = (score, trial.trial_id, self._describe(trial.config))
         self._status()
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
@@ -91,13 +94,13 @@ class SearchProgress(tune.Callback):
         result = trial.last_result or {}
         kind = outcome(result)
         self.counts[kind] += 1
-        self._line(f"{kind:9s} {trial.trial_id}  score {_fmt(result.get('score'))}  {_short(trial.config)}"
+        self._line(f"{kind:9s} {trial.trial_id}  score {_fmt(result.get('score'))}  {self._describe(trial.config)}"
                    f"{_seed_note(result)}")
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self.running.discard(trial.trial_id)
         self.counts["failed"] += 1
-        self._line(f"failed    {trial.trial_id}  {_short(trial.config)} (its worker failed; see "
+        self._line(f"failed    {trial.trial_id}  {self._describe(trial.config)} (its worker failed; see "
                    f"{trial.local_path or 'its logs'})")
 
     # -- output --------------------------------------------------------------------------------------------
@@ -113,8 +116,8 @@ class SearchProgress(tune.Callback):
     def _status(self) -> None:
         now = time.perf_counter()
         if self.tty:
-            text = self.status_text()
-            self.stream.write("\r" + text[:200].ljust(120))
+            width = _width()  # one screen row, padded: each redraw covers the previous one entirely
+            self.stream.write("\r" + self.status_text()[:width].ljust(width))
             self.stream.flush()
         elif now - self._last_status >= self.interval_s:
             self._last_status = now
@@ -122,12 +125,42 @@ class SearchProgress(tune.Callback):
 
     def _line(self, text: str) -> None:
         if self.tty:
-            self.stream.write("\r" + " " * 120 + "\r")
+            self.stream.write("\r" + " " * _width() + "\r")
         print(text, file=self.stream, flush=True)
         self._status()
 
     def _better(self, a: float, b: float) -> bool:
         return a < b if self.mode == "min" else a > b
+
+    def _describe(self, config: dict[str, Any]) -> str:
+        index = config.get("grid_index")
+        if isinstance(index, int) and 0 <= index < len(self.grid_labels):
+            return self.grid_labels[index]
+        return _short(config)
+
+
+def grid_labels(grid: Sequence[Mapping[str, Any]], limit: int = 140) -> tuple[str, ...]:
+    """Name each grid point by the keys whose values differ across the grid, e.g. ``optimizer.lr=0.01``."""
+    flat = [_leaves(config) for config in grid]
+    keys = sorted({key for leaves in flat for key in leaves})
+    varying = [key for key in keys if len({repr(leaves.get(key)) for leaves in flat}) > 1]
+    return tuple(_short_text(" ".join(f"{key}={_value(leaves.get(key))}" for key in varying), limit)
+                 or f"grid point {i}" for i, leaves in enumerate(flat))
+
+
+def _leaves(data: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(data, Mapping) and data:
+        return {k: v for key, value in data.items() for k, v in _leaves(value, f"{prefix}{key}.").items()}
+    return {prefix.rstrip("."): data}
+
+
+def _value(value: Any) -> str:
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
+def _width() -> int:
+    """The terminal's width less one column (writing the last column wraps on some terminals)."""
+    return max(20, shutil.get_terminal_size((120, 24)).columns - 1)
 
 
 def outcome(result: dict[str, Any]) -> str:
@@ -162,7 +195,7 @@ def _short(config: dict[str, Any], limit: int = 140) -> str:
         family, _, param = rest.partition(".")
         if param and config.get(block) == family:
             key = param  # "lr_scheduler.StepLR.gamma" reads as "gamma" next to "lr_scheduler=StepLR"
-        parts.append(f"{key}={value:.3g}" if isinstance(value, float) else f"{key}={value}")
+        parts.append(f"{key}={_value(value)}")
     if not parts and "grid_index" in config:
         parts.append(f"grid point {config['grid_index']}")
     return _short_text(" ".join(parts), limit)

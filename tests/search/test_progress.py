@@ -1,0 +1,128 @@
+"""SearchProgress: what a search prints, on a terminal and in a log (no Ray run: Tune's hooks called directly)."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from tune_sched.search.progress import SearchProgress, grid_labels, outcome
+
+
+@dataclass
+class Trial:
+    """What the hooks read of a Tune trial."""
+
+    trial_id: str
+    config: dict[str, Any] = field(default_factory=dict)
+    last_result: dict[str, Any] = field(default_factory=dict)
+    local_path: str = "/exp/tune/t"
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+FINISHED = {"all_seeds_finished": 1}
+
+
+@pytest.mark.parametrize("result,expected", [
+    ({}, "pruned"),
+    ({"score": 1.0}, "pruned"),
+    ({**FINISHED, "seeds_completed": 2.0}, "completed"),
+    ({**FINISHED, "seeds_completed": 1.0, "seeds_failed": 1.0}, "completed"),
+    ({**FINISHED, "seeds_completed": 0.0, "seeds_failed": 2.0}, "failed"),
+    ({**FINISHED, "seeds_completed": 0.0, "seeds_failed": 1.0, "seeds_diverged": 1.0}, "diverged"),
+    ({**FINISHED, "seeds_completed": 0.0, "seeds_pruned": 2.0}, "pruned"),
+    (FINISHED, "completed"),  # a result without seed counts
+])
+def test_outcome(result, expected):
+    assert outcome(result) == expected
+
+
+def run_hooks(progress: SearchProgress) -> None:
+    config = {"optimizer.lr": 0.0123456, "optimizer": "Adam", "run_config": {"ignored": True}}
+    progress.on_trial_start(0, [], Trial("a", config))
+    progress.on_trial_result(0, [], Trial("a", config), {"score": 0.5, **FINISHED})
+    progress.on_trial_complete(0, [], Trial("a", config, {"score": 0.5, **FINISHED, "seeds_completed": 2.0}))
+    progress.on_trial_start(0, [], Trial("b", config))
+    progress.on_trial_recover(0, [], Trial("b", config))
+    progress.on_trial_complete(0, [], Trial("b", config, {"score": 1e30, **FINISHED, "seeds_completed": 0.0,
+                                                          "seeds_diverged": 2.0}))
+    progress.on_trial_start(0, [], Trial("c", config))
+    progress.on_trial_error(0, [], Trial("c", config))
+
+
+def test_plain_lines_without_a_terminal():
+    stream = io.StringIO()
+    progress = SearchProgress(total=3, mode="min", stream=stream, interval_s=3600)
+    run_hooks(progress)
+    lines = stream.getvalue().splitlines()
+    assert "\r" not in stream.getvalue()
+    assert [line for line in lines if not line.startswith("[")] == [
+        "completed a  score 0.5  optimizer=Adam optimizer.lr=0.0123",
+        "retrying  b  (its worker died; its seeds continue from their last checkpoints)",
+        "diverged  b  score n/a  optimizer=Adam optimizer.lr=0.0123  (seeds: 2 diverged)",
+        "failed    c  optimizer=Adam optimizer.lr=0.0123 (its worker failed; see /exp/tune/t)",
+    ]
+    assert len([line for line in lines if line.startswith("[")]) == 1  # one status line per interval
+    assert progress.status_text().endswith(
+        "configs done 3/3: 1 completed, 0 pruned, 1 failed, 1 diverged; 0 running; "
+        "best score 0.5 (a: optimizer=Adam optimizer.lr=0.0123)")
+
+
+def screen(text: str) -> list[str]:
+    """What a terminal shows after ``text``: ``\r`` returns to the row's start and overwrites, ``\n`` ends it."""
+    rows, row, col = [], [], 0
+    for char in text:
+        if char == "\n":
+            rows.append("".join(row).rstrip())
+            row, col = [], 0
+        elif char == "\r":
+            col = 0
+        else:
+            row[col:col + 1] = [char]
+            col += 1
+    return [*rows, "".join(row).rstrip()]
+
+
+def test_one_status_line_rewritten_on_a_terminal(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "100")
+    stream = Terminal()
+    progress = SearchProgress(total=3, mode="min", stream=stream)
+    run_hooks(progress)
+    rows = screen(stream.getvalue())
+    assert rows[:-1] == [
+        "completed a  score 0.5  optimizer=Adam optimizer.lr=0.0123",
+        "retrying  b  (its worker died; its seeds continue from their last checkpoints)",
+        "diverged  b  score n/a  optimizer=Adam optimizer.lr=0.0123  (seeds: 2 diverged)",
+        "failed    c  optimizer=Adam optimizer.lr=0.0123 (its worker failed; see /exp/tune/t)",
+    ]
+    status = progress.status_text()[:99]  # the one status row, cut to the terminal's width
+    assert rows[-1].split("]", 1)[1] == status.split("]", 1)[1]  # (the elapsed seconds may have moved on)
+    assert all(len(line) <= 99 for line in stream.getvalue().replace("\n", "\r").split("\r"))
+
+
+def test_counts_and_best_continue_after_a_resume():
+    first = SearchProgress(total=3, mode="max", stream=io.StringIO())
+    run_hooks(first)
+    second = SearchProgress(total=3, mode="max", stream=io.StringIO())
+    second.set_state(first.get_state())
+    assert second.counts == first.counts
+    assert second.best == first.best
+    assert second.elapsed_s >= first.get_state()["elapsed_s"]
+
+
+def test_grid_points_are_named_by_what_varies():
+    grid = [{"optimizer": {"name": "Adam", "lr": lr}, "trainer": {"max_epochs": 3}, "module_kwargs": {"f": f}}
+            for lr in (0.01, 0.1) for f in ("a", "b")]
+    assert grid_labels(grid) == ("module_kwargs.f=a optimizer.lr=0.01", "module_kwargs.f=b optimizer.lr=0.01",
+                                 "module_kwargs.f=a optimizer.lr=0.1", "module_kwargs.f=b optimizer.lr=0.1")
+    assert grid_labels(grid[:1]) == ("grid point 0",)
+    stream = io.StringIO()
+    progress = SearchProgress(total=4, mode="min", stream=stream, grid_labels=grid_labels(grid))
+    progress.on_trial_complete(0, [], Trial("t", {"grid_index": 3}, {"score": 2.0, **FINISHED}))
+    assert "completed t  score 2  module_kwargs.f=b optimizer.lr=0.1" in stream.getvalue()

@@ -1,0 +1,83 @@
+"""reconcile: before a resume, the experiment's trial folders are made to agree with Tune's last saved state."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from tune_sched.config._yaml import dump_yaml
+from tune_sched.results.io import write_json, write_table
+from tune_sched.results.tables import rows_to_table
+from tune_sched.search.reconcile import reconcile, record_pruned, saved_trials
+
+
+def save_state(tune_dir: Path, trials: dict[str, str], stamp: str = "2026-01-01_00-00-00") -> None:
+    """Tune's experiment state file: ``trial_data`` holds (trial JSON, runtime JSON) pairs."""
+    tune_dir.mkdir(parents=True, exist_ok=True)
+    data = [[json.dumps({"trial_id": t, "status": s}), "{}"] for t, s in trials.items()]
+    (tune_dir / f"experiment_state-{stamp}.json").write_text(json.dumps({"trial_data": data}))
+
+
+def seed_folder(experiment: Path, config_id: str, seed: int, *, losses: list[float], finished: bool) -> Path:
+    folder = experiment / "trials" / config_id / f"seed={seed}"
+    folder.mkdir(parents=True)
+    (folder / "config.yaml").write_text(dump_yaml({"task": "tiny", "metric": "val_loss", "mode": "min",
+                                                   "seed": seed}))
+    keys = {"config_id": config_id, "seed": seed}
+    write_table(folder / "epochs.parquet",
+                rows_to_table([{**keys, "epoch": e, "step": 4 * (e + 1), "val_loss": v} for e, v in enumerate(losses)]))
+    write_table(folder / "steps.parquet",
+                rows_to_table([{**keys, "step": s, "train_loss": 1.0} for s in range(4 * len(losses))]))
+    if finished:
+        write_json(folder / "result.json", {"status": "completed"})
+    return folder
+
+
+def test_newest_saved_state_wins(tmp_path):
+    assert saved_trials(tmp_path) is None
+    save_state(tmp_path, {"a": "RUNNING"}, "2026-01-01_00-00-00")
+    save_state(tmp_path, {"a": "TERMINATED", "b": "RUNNING"}, "2026-01-02_00-00-00")
+    assert saved_trials(tmp_path) == {"a": "TERMINATED", "b": "RUNNING"}
+
+
+def test_reconcile(tmp_path):
+    exp = tmp_path / "exp"
+    seed_folder(exp, "running", 0, losses=[3.0], finished=False)
+    seed_folder(exp, "unknown", 0, losses=[2.0], finished=True)
+    seed_folder(exp, "stopped", 0, losses=[5.0, 4.0], finished=True)
+    stopped = seed_folder(exp, "stopped", 1, losses=[3.0, 1.0, math.nan], finished=False)
+    (stopped / ".steps.parquet.abc.tmp").write_bytes(b"half a table")
+    save_state(exp / "tune", {"running": "RUNNING", "stopped": "TERMINATED"})
+
+    done = reconcile(exp, exp / "tune", [0, 1])
+    assert done.discarded == ("unknown",) and done.pruned == (("stopped", 1),) and done.removed_tmp == 1
+    assert sorted(p.name for p in (exp / "trials").iterdir()) == ["running", "stopped"]
+    assert (exp / "discarded" / "unknown" / "seed=0" / "result.json").exists()
+    assert not (exp / "trials" / "running" / "seed=0" / "result.json").exists()  # Tune resumes it
+    assert not list(exp.rglob("*.tmp"))
+    result = json.loads((stopped / "result.json").read_text())
+    assert (result["status"], result["reason"]) == ("pruned", "stopped by the search's pruner")
+    assert (result["best_metric"], result["best_epoch"], result["epochs_run"], result["steps_run"]) == (1.0, 1, 3, 12)
+    assert math.isnan(result["final_metric"]) and math.isnan(result["wall_time_s"])
+    lines = done.describe(exp)
+    assert len(lines) == 3 and "set aside" in lines[0] and "unknown" in lines[0] and "stopped" in lines[1]
+
+    again = reconcile(exp, exp / "tune", [0, 1])  # nothing left to do
+    assert (again.discarded, again.pruned, again.removed_tmp, again.describe(exp)) == ((), (), 0, [])
+
+
+def test_without_saved_state_every_folder_is_set_aside(tmp_path):
+    exp = tmp_path / "exp"
+    seed_folder(exp, "a", 0, losses=[1.0], finished=True)
+    assert reconcile(exp, exp / "tune", [0]).discarded == ("a",)
+    assert list((exp / "trials").iterdir()) == []
+
+
+@pytest.mark.parametrize("mode,best", [("min", 1.0), ("max", 3.0)])
+def test_record_pruned_follows_the_mode(tmp_path, mode, best):
+    folder = seed_folder(tmp_path, "c", 0, losses=[3.0, 1.0, 2.0], finished=False)
+    (folder / "config.yaml").write_text(dump_yaml({"metric": "val_loss", "mode": mode}))
+    assert record_pruned(folder, config_id="c", seed=0).best_metric == best
