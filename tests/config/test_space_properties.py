@@ -174,8 +174,6 @@ def test_the_unmutated_example_loads():
     assert _check_loads_or_usage_error(copy.deepcopy(EXAMPLE)) is not None
 
 
-@pytest.mark.xfail(reason="tune_sched.config._check.as_float raises OverflowError for ints beyond float range "
-                          "(reported to the lead)", raises=OverflowError, strict=False)
 def test_huge_integer_settings_are_usage_errors():
     with pytest.raises(UsageError):
         SearchSpace.from_dict({"search": {"time_budget_s": 10**400}})

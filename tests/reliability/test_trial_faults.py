@@ -1,7 +1,8 @@
 """Faults inside trials during a real search (the fault grid of tests.search.experiments): a worker SIGKILLed in
-the middle of a trial is retried from its seeds' last checkpoints; a trial that raises, one whose loss turns NaN and
-one that runs out of memory are recorded with their reason; the search finishes, and load_experiment and the
-ranking handle every outcome. No table is ever half-written and no row is lost."""
+the middle of a trial is retried from its seeds' last checkpoints; a worker that dies on every attempt, a trial
+that raises, one whose loss turns NaN and one that runs out of memory are recorded with their reason; the search
+finishes, and load_experiment and the ranking handle every outcome. No table is ever half-written and no row is
+lost."""
 
 from __future__ import annotations
 
@@ -52,15 +53,25 @@ def test_out_of_memory_is_failed_with_advice(by_fault):
     assert list(rows["failed_epoch"]) == [1, 1]
 
 
+def test_a_config_whose_worker_always_dies_is_failed_after_its_retries(fault_run, by_fault):
+    rows = by_fault["die"]
+    assert list(rows["status"]) == ["failed", "failed"]
+    assert rows["reason"].str.startswith("its worker process died 2 time(s), more than search.max_failures allows").all()
+    assert list(rows["epochs_run"]) == [1, 1]  # each seed's epoch 0, recorded once across both attempts
+    config_id = rows["config_id"].iloc[0]
+    assert f"retrying  {config_id}" in fault_run.output
+    assert f"failed    {config_id}  module_kwargs.fault=die (its worker failed; see " in fault_run.output
+
+
 @pytest.mark.parametrize("fault,status", [("crash", "failed"), ("nan", "diverged"), ("oom", "failed")])
 def test_each_fault_is_one_config_outcome_in_the_progress(fault_run, by_fault, fault, status):
     config_id = by_fault[fault]["config_id"].iloc[0]
     line = next(line for line in fault_run.output.splitlines() if f" {config_id} " in line)
-    assert line.startswith(f"{status:9s} {config_id}  score n/a  ")
+    assert line.startswith(f"{status:9s} {config_id}  score n/a  module_kwargs.fault={fault}")
     assert line.endswith(f"(seeds: 2 {status})")
 
 
-@pytest.mark.parametrize("fault", ["crash", "nan", "oom"])
+@pytest.mark.parametrize("fault", ["crash", "nan", "oom", "die"])
 def test_ranking_puts_failed_and_diverged_configs_last(fault_run, by_fault, fault):
     from tune_sched.analysis.score import rank_configs
     from tune_sched.results.experiment import load_experiment
@@ -82,7 +93,8 @@ def test_no_table_was_ever_half_written(fault_run):
 def test_fault_accounting(fault_run, tables, capsys):
     """Faults injected and survived, rows lost (printed with -s; the numbers the reliability report quotes)."""
     trials = tables["trials"]
-    injected = {"worker SIGKILL": len(fault_run.kills), "exception": 2, "NaN loss": 2, "out of memory": 2}
+    injected = {"worker SIGKILL from outside": len(fault_run.kills), "worker SIGKILL from inside": 2,
+                "exception": 2, "NaN loss": 2, "out of memory": 2}
     expected_rows = len(FAULTS_IN_GRID) * len(SEEDS)
     lost = expected_rows - len(trials)
     with capsys.disabled():

@@ -56,7 +56,7 @@ CLI_SPACE = {
 OUTCOMES = ("completed", "pruned", "failed", "diverged")
 """How the progress output names a finished config (the first word of its line)."""
 
-FAULTS_IN_GRID = ("none", "worse", "crash", "nan", "oom", "kill")
+FAULTS_IN_GRID = ("none", "worse", "crash", "nan", "oom", "kill", "die")
 
 
 def fault_space(marker_dir: str | Path) -> dict[str, Any]:

@@ -11,7 +11,7 @@ import pytest
 from tune_sched.config._yaml import dump_yaml
 from tune_sched.results.io import write_json, write_table
 from tune_sched.results.tables import rows_to_table
-from tune_sched.search.reconcile import reconcile, record_pruned, saved_trials
+from tune_sched.search.reconcile import reconcile, record_errored, record_stopped, saved_trials
 
 
 def save_state(tune_dir: Path, trials: dict[str, str], stamp: str = "2026-01-01_00-00-00") -> None:
@@ -77,7 +77,18 @@ def test_without_saved_state_every_folder_is_set_aside(tmp_path):
 
 
 @pytest.mark.parametrize("mode,best", [("min", 1.0), ("max", 3.0)])
-def test_record_pruned_follows_the_mode(tmp_path, mode, best):
+def test_best_metric_follows_the_mode(tmp_path, mode, best):
     folder = seed_folder(tmp_path, "c", 0, losses=[3.0, 1.0, 2.0], finished=False)
     (folder / "config.yaml").write_text(dump_yaml({"metric": "val_loss", "mode": mode}))
-    assert record_pruned(folder, config_id="c", seed=0).best_metric == best
+    assert record_stopped(folder, config_id="c", seed=0).best_metric == best
+
+
+def test_a_config_whose_worker_died_too_often_gets_failed_rows(tmp_path):
+    seed_folder(tmp_path, "c", 0, losses=[3.0], finished=True)
+    seed_folder(tmp_path, "c", 1, losses=[3.0, 2.0], finished=False)
+    assert record_errored(tmp_path, "c", [0, 1, 2], reason="its worker died") == [1, 2]
+    one = json.loads((tmp_path / "trials" / "c" / "seed=1" / "result.json").read_text())
+    assert (one["status"], one["reason"], one["epochs_run"], one["best_metric"]) == ("failed", "its worker died", 2, 2.0)
+    two = json.loads((tmp_path / "trials" / "c" / "seed=2" / "result.json").read_text())  # never started
+    assert (two["status"], two["epochs_run"], two["seed"]) == ("failed", 0, 2)
+    assert json.loads((tmp_path / "trials" / "c" / "seed=0" / "result.json").read_text()) == {"status": "completed"}

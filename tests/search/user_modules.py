@@ -18,7 +18,7 @@ from tune_sched.train.tasks.examples import ExampleRegressor
 
 __all__ = ["FAULTS", "Faulty"]
 
-FAULTS = ("none", "worse", "crash", "nan", "oom", "kill")
+FAULTS = ("none", "worse", "crash", "nan", "oom", "kill", "die")
 """What :class:`Faulty` does:
 
 - ``none``: trains normally.
@@ -30,6 +30,8 @@ FAULTS = ("none", "worse", "crash", "nan", "oom", "kill")
   ``<marker_dir>/kill.pid`` with the worker's pid and waits up to ``wait_s`` seconds to be killed (the test
   SIGKILLs that pid), then kills its own process; the file existing already (the retried trial) means: train
   normally.
+- ``die``: SIGKILLs its own process in the first step of epoch ``at_epoch``, on every attempt (a config whose worker
+  always dies: once ``search.max_failures`` retries are spent, Tune gives up on it).
 """
 
 
@@ -65,6 +67,8 @@ class Faulty(ExampleRegressor):
             raise RuntimeError("injected crash")
         if self.fault == "oom":
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB (injected)")
+        if self.fault == "die":
+            os.kill(os.getpid(), signal.SIGKILL)
         if self.fault == "kill":
             marker = Path(self.marker_dir) / "kill.pid"
             if marker.exists():

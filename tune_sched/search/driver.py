@@ -118,12 +118,23 @@ def _fit(space: SearchSpace, experiment: Path, *, resume: bool, stream: TextIO) 
         grid_result = tuner.fit()
     except KeyboardInterrupt:
         raise _interrupted(experiment) from None
-    # On Ctrl-C Tune saves its state and fit() returns normally: tell that apart from a finished search.
+    # Tune's own graceful stop (SIGUSR1; Ctrl-C raises above) returns normally: tell it from a finished search.
     trials = grid_result._experiment_analysis.trials  # noqa: SLF001
     unfinished = [t for t in trials if t.status not in ("TERMINATED", "ERROR")]
     if unfinished or (space.settings.time_budget_s is None and len(trials) < total):
         raise _interrupted(experiment)
+    _record_errored(experiment, [t for t in trials if t.status == "ERROR"], list(space.seeds))
     return progress
+
+
+def _record_errored(experiment: Path, trials: list[Any], seeds: list[int]) -> None:
+    """Configs whose worker died more often than ``search.max_failures`` allows still get their rows (failed)."""
+    from tune_sched.search.reconcile import record_errored
+
+    for trial in trials:
+        reason = (f"its worker process died {trial.num_failures} time(s), more than search.max_failures allows "
+                  f"(Ray's error: {trial.error_file or 'none recorded'})")
+        record_errored(experiment, trial.trial_id, seeds, reason=reason)
 
 
 def trial_dirname(trial: Any) -> str:

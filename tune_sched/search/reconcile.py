@@ -1,4 +1,5 @@
-"""Before a resume: make the experiment's trial folders agree with the state Ray Tune saved last.
+"""Making the experiment's trial folders agree with Ray Tune's view of the search: before a resume, and for
+configs whose worker died too often.
 
 Tune saves its experiment state every few seconds (``TUNE_GLOBAL_CHECKPOINT_S``), so a driver that was killed
 (SIGKILL, Ctrl-C, a crash) may leave two kinds of folders that Tune's restored state disagrees with:
@@ -10,6 +11,9 @@ Tune saves its experiment state every few seconds (``TUNE_GLOBAL_CHECKPOINT_S``)
   have no ``result.json``. That is a config the pruner stopped whose worker had not yet been told to stop (Tune
   tells a reused worker only when it hands it the next config). Tune will not run them again, so their seeds are
   recorded here as ``pruned`` from the tables they wrote; nothing is trained.
+
+After a search, the seeds of a config whose worker died more often than ``search.max_failures`` allows (Tune's
+``ERROR``) are recorded as ``failed`` (:func:`record_errored`), so every config has its rows.
 
 Temporary files a killed writer left in ``trials/`` (``*.tmp``: atomic writes that never reached their rename)
 are removed; no table is ever half-written, since a table only appears under its name once complete.
@@ -25,7 +29,7 @@ from pathlib import Path
 
 from tune_sched.train.trial import TrialResult
 
-__all__ = ["Reconciled", "reconcile", "record_pruned", "saved_trials"]
+__all__ = ["Reconciled", "reconcile", "record_errored", "record_stopped", "saved_trials"]
 
 DISCARDED = "discarded"
 PRUNED_REASON = "stopped by the search's pruner"
@@ -92,13 +96,19 @@ def reconcile(experiment: str | Path, tune_dir: str | Path, seeds: list[int]) ->
             for seed in seeds:
                 seed_dir = folder / f"seed={seed}"
                 if not (seed_dir / "result.json").exists():
-                    record_pruned(seed_dir, config_id=config_id, seed=seed)
+                    record_stopped(seed_dir, config_id=config_id, seed=seed,
+                                   note="recorded on resume: the driver stopped before this seed wrote its result")
                     pruned.append((config_id, seed))
     return Reconciled(tuple(discarded), tuple(pruned), len(stale))
 
 
-def record_pruned(seed_dir: Path, *, config_id: str, seed: int) -> TrialResult:
-    """Write ``result.json`` for a seed stopped by the pruner, from the tables it wrote (or none)."""
+def record_stopped(seed_dir: Path, *, config_id: str, seed: int, status: str = "pruned",
+                   reason: str = PRUNED_REASON, note: str = "") -> TrialResult:
+    """Write ``result.json`` for a seed that was stopped from outside, from the tables it wrote (or none).
+
+    ``status`` is ``pruned`` (the pruner's decision never reached the worker) or ``failed`` (the worker died more
+    often than ``search.max_failures`` allows). Best and final metric, epochs and steps come from its tables.
+    """
     import pyarrow.parquet as pq
 
     from tune_sched.config._yaml import read_yaml
@@ -108,9 +118,9 @@ def record_pruned(seed_dir: Path, *, config_id: str, seed: int) -> TrialResult:
     metric, mode = config.get("metric", "val_loss"), config.get("mode", "min")
     epochs = pq.read_table(seed_dir / "epochs.parquet").to_pylist() if (seed_dir / "epochs.parquet").exists() else []
     steps = pq.read_table(seed_dir / "steps.parquet").num_rows if (seed_dir / "steps.parquet").exists() else 0
-    result = TrialResult(config_id=config_id, seed=seed, status="pruned", reason=PRUNED_REASON, metric=metric,
+    result = TrialResult(config_id=config_id, seed=seed, status=status, reason=reason, metric=metric,  # type: ignore[arg-type]
                          mode=mode, epochs_run=len(epochs), steps_run=steps, wall_time_s=math.nan,
-                         notes=["recorded on resume: the driver stopped before this seed wrote its result"])
+                         notes=[note] if note else [])
     values = [(row["epoch"], row.get(metric)) for row in epochs]
     finite = [(e, v) for e, v in values if v is not None and math.isfinite(v)]
     if values and values[-1][1] is not None:
@@ -120,3 +130,14 @@ def record_pruned(seed_dir: Path, *, config_id: str, seed: int) -> TrialResult:
         result.best_epoch, result.best_metric = pick(finite, key=lambda ev: ev[1])
     write_json(seed_dir / "result.json", result.to_dict())
     return result
+
+
+def record_errored(experiment: str | Path, config_id: str, seeds: list[int], *, reason: str) -> list[int]:
+    """Record as ``failed`` the seeds of a config whose worker died once too often; the seeds recorded."""
+    recorded = []
+    for seed in seeds:
+        seed_dir = Path(experiment) / "trials" / config_id / f"seed={seed}"
+        if not (seed_dir / "result.json").exists():
+            record_stopped(seed_dir, config_id=config_id, seed=seed, status="failed", reason=reason)
+            recorded.append(seed)
+    return recorded
