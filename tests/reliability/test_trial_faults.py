@@ -55,12 +55,15 @@ def test_out_of_memory_is_failed_with_advice(by_fault):
 
 def test_a_config_whose_worker_always_dies_is_failed_after_its_retries(fault_run, by_fault):
     rows = by_fault["die"]
-    assert list(rows["status"]) == ["failed", "failed"]
-    assert rows["reason"].str.startswith("its worker process died 2 time(s), more than search.max_failures allows").all()
-    assert list(rows["epochs_run"]) == [1, 1]  # each seed's epoch 0, recorded once across both attempts
     config_id = rows["config_id"].iloc[0]
+    assert list(rows["status"]) == ["failed", "failed"]
+    assert (rows["reason"] == "its worker process died 2 time(s), more than search.max_failures allows (Ray's error: "
+            f"{fault_run.path / 'tune' / config_id / 'error.txt'})").all()
+    assert list(rows["epochs_run"]) == [1, 1]  # each seed's epoch 0, recorded once across both attempts
     assert f"retrying  {config_id}" in fault_run.output
-    assert f"failed    {config_id}  module_kwargs.fault=die (its worker failed; see " in fault_run.output
+    assert (f"failed    {config_id}  module_kwargs.fault=die  (its worker died; Ray's error: "
+            f"{fault_run.path / 'tune' / config_id / 'error.txt'})") in fault_run.output
+    assert (fault_run.path / "tune" / config_id / "error.txt").exists()
 
 
 @pytest.mark.parametrize("fault,status", [("crash", "failed"), ("nan", "diverged"), ("oom", "failed")])

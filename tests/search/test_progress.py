@@ -18,7 +18,10 @@ class Trial:
     trial_id: str
     config: dict[str, Any] = field(default_factory=dict)
     last_result: dict[str, Any] = field(default_factory=dict)
-    local_path: str = "/exp/tune/t"
+
+    @property
+    def path(self) -> str:
+        return f"/exp/tune/{self.trial_id}"
 
 
 class Terminal(io.StringIO):
@@ -66,9 +69,13 @@ def test_plain_lines_without_a_terminal():
         "completed a  score 0.5  optimizer=Adam optimizer.lr=0.0123",
         "retrying  b  (its worker died; its seeds continue from their last checkpoints)",
         "diverged  b  score n/a  optimizer=Adam optimizer.lr=0.0123  (seeds: 2 diverged)",
-        "failed    c  optimizer=Adam optimizer.lr=0.0123 (its worker failed; see /exp/tune/t)",
+        "failed    c  optimizer=Adam optimizer.lr=0.0123  (its worker died; Ray's error: /exp/tune/c/error.txt)",
     ]
     assert len([line for line in lines if line.startswith("[")]) == 1  # one status line per interval
+    progress.close()
+    assert stream.getvalue().splitlines()[-1] == progress.status_text()  # the final counts, once
+    progress.close()
+    assert stream.getvalue().count("configs done 3/3") == 1
     assert progress.status_text().endswith(
         "configs done 3/3: 1 completed, 0 pruned, 1 failed, 1 diverged; 0 running; "
         "best score 0.5 (a: optimizer=Adam optimizer.lr=0.0123)")
@@ -99,11 +106,14 @@ def test_one_status_line_rewritten_on_a_terminal(monkeypatch):
         "completed a  score 0.5  optimizer=Adam optimizer.lr=0.0123",
         "retrying  b  (its worker died; its seeds continue from their last checkpoints)",
         "diverged  b  score n/a  optimizer=Adam optimizer.lr=0.0123  (seeds: 2 diverged)",
-        "failed    c  optimizer=Adam optimizer.lr=0.0123 (its worker failed; see /exp/tune/t)",
+        "failed    c  optimizer=Adam optimizer.lr=0.0123  (its worker died; Ray's error: /exp/tune/c/error.txt)",
     ]
     status = progress.status_text()[:99]  # the one status row, cut to the terminal's width
     assert rows[-1].split("]", 1)[1] == status.split("]", 1)[1]  # (the elapsed seconds may have moved on)
-    assert all(len(line) <= 99 for line in stream.getvalue().replace("\n", "\r").split("\r"))
+    segments = stream.getvalue().replace("\n", "\r").split("\r")
+    assert all(len(seg) <= 99 for seg in segments if seg.startswith("[")), "a status row wider than the terminal"
+    progress.close()
+    assert screen(stream.getvalue())[-2].split("]", 1)[1] == status.split("]", 1)[1]  # kept, then a new row
 
 
 def test_counts_and_best_continue_after_a_resume():

@@ -50,6 +50,7 @@ def run_search(
         if sorted(seeds) != sorted(space.seeds):
             raise UsageError(f"the experiment was started with seeds {seeds}, not {list(space.seeds)}",
                              path="--seeds", fix="resume with the same seeds")
+        _check_same_space(experiment, space)
     elif experiment.exists():
         raise UsageError("already exists", path=str(experiment),
                          fix="pass --resume to continue it, or choose another --name")
@@ -129,11 +130,12 @@ def _fit(space: SearchSpace, experiment: Path, *, resume: bool, stream: TextIO) 
 
 def _record_errored(experiment: Path, trials: list[Any], seeds: list[int]) -> None:
     """Configs whose worker died more often than ``search.max_failures`` allows still get their rows (failed)."""
+    from tune_sched.search.progress import error_file
     from tune_sched.search.reconcile import record_errored
 
     for trial in trials:
         reason = (f"its worker process died {trial.num_failures} time(s), more than search.max_failures allows "
-                  f"(Ray's error: {trial.error_file or 'none recorded'})")
+                  f"(Ray's error: {error_file(trial)})")
         record_errored(experiment, trial.trial_id, seeds, reason=reason)
 
 
@@ -154,8 +156,8 @@ def _finish(experiment: Path, space: SearchSpace, progress: Any, *, stream: Text
     from tune_sched.search.summary import top_configs_text
 
     tables = gather_experiment(experiment)
+    progress.close()
     print("", file=stream)
-    print(progress.status_text(), file=stream)
     print(top_configs_text(tables["trials"], mode=space.mode, metric=space.metric), file=stream)
     print(f"experiment: {experiment}\nnext: tune-sched analyze {experiment}", file=stream, flush=True)
 
@@ -164,6 +166,23 @@ def _settings(space: SearchSpace) -> dict[str, Any]:
     from dataclasses import asdict
 
     return {"search": asdict(space.settings), "resources": asdict(space.resources)}
+
+
+def _check_same_space(experiment: Path, space: SearchSpace) -> None:
+    """A resumed search samples what it started with: the space's run-config part may not change.
+
+    The search settings and resources may (they change how the rest is run, not what a config is).
+    """
+    import yaml
+
+    from tune_sched.config._yaml import dump_yaml, read_yaml
+
+    stored = read_yaml(experiment / "space.yaml") or {}
+    given = yaml.safe_load(dump_yaml(space.source)) or {}
+    changed = sorted(k for k in {*stored, *given} - {"search", "resources"} if stored.get(k) != given.get(k))
+    if changed:
+        raise UsageError(f"differs from the space the experiment was started with (changed: {', '.join(changed)})",
+                         path="--space", fix=f"resume with --space {experiment / 'space.yaml'}")
 
 
 def _check_writable(storage: Path) -> None:

@@ -46,6 +46,7 @@ class SearchProgress(tune.Callback):
         self.running: set[str] = set()
         self.best: tuple[float, str, str] | None = None  # (score, trial id, short config)
         self._last_status = 0.0
+        self._printed = ""  # the last status line printed (not on a terminal)
 
     @property
     def stream(self) -> TextIO:
@@ -100,8 +101,8 @@ class SearchProgress(tune.Callback):
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self.running.discard(trial.trial_id)
         self.counts["failed"] += 1
-        self._line(f"failed    {trial.trial_id}  {self._describe(trial.config)} (its worker failed; see "
-                   f"{trial.local_path or 'its logs'})")
+        self._line(f"failed    {trial.trial_id}  {self._describe(trial.config)}  (its worker died; Ray's error: "
+                   f"{error_file(trial)})")
 
     # -- output --------------------------------------------------------------------------------------------
     def status_text(self) -> str:
@@ -113,6 +114,16 @@ class SearchProgress(tune.Callback):
         return (f"[{self.elapsed_s:6.0f} s] configs done {done}{total}: {counts}; "
                 f"{len(self.running)} running; {best}")
 
+    def close(self) -> None:
+        """End the output: the final status stays on screen (printed once more only if it changed)."""
+        if self.tty:
+            self._status()
+            self.stream.write("\n")
+            self.stream.flush()
+        elif self.status_text().split("]", 1)[1] != self._printed.split("]", 1)[-1]:
+            self._printed = self.status_text()
+            print(self._printed, file=self.stream, flush=True)
+
     def _status(self) -> None:
         now = time.perf_counter()
         if self.tty:
@@ -121,7 +132,8 @@ class SearchProgress(tune.Callback):
             self.stream.flush()
         elif now - self._last_status >= self.interval_s:
             self._last_status = now
-            print(self.status_text(), file=self.stream, flush=True)
+            self._printed = self.status_text()
+            print(self._printed, file=self.stream, flush=True)
 
     def _line(self, text: str) -> None:
         if self.tty:
@@ -156,6 +168,12 @@ def _leaves(data: Any, prefix: str = "") -> dict[str, Any]:
 
 def _value(value: Any) -> str:
     return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
+def error_file(trial: Any) -> str:
+    """Where Tune keeps a failed trial's error, in the experiment (``<experiment>/tune/<trial id>/error.txt``)."""
+    path = getattr(trial, "path", None)
+    return f"{path}/error.txt" if path else "its worker's log"
 
 
 def _width() -> int:

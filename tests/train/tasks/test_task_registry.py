@@ -94,7 +94,8 @@ def test_parse_loss_weights(value: object, expected: dict[str, float]) -> None:
 
 
 def test_unknown_task_lists_the_valid_ones() -> None:
-    with pytest.raises(UsageError, match=r"^task: unknown task 'tinyy' \(did you mean 'tiny'\?\); use one of: fno2d, tiny$"):
+    with pytest.raises(UsageError,
+                       match=r"^task: unknown task 'tinyy' \(did you mean 'tiny'\?\); use one of: fno2d, tiny$"):
         get_task("tinyy")
     with pytest.raises(UsageError, match=r"unknown task 'mnist'; use one of: fno2d, tiny"):
         build_task("mnist", {})
@@ -107,7 +108,8 @@ def test_unknown_kwarg_lists_the_valid_ones() -> None:
               r"use one of: data_seed, layers, loss, modes, n_train, n_val, resolution, width$",
     ):
         build_task("fno2d", {"widht": 8})
-    with pytest.raises(UsageError, match=r"task_kwargs\.modes: unknown tiny kwarg 'modes'.*use one of: data_seed, loss"):
+    with pytest.raises(UsageError,
+                       match=r"task_kwargs\.modes: unknown tiny kwarg 'modes'.*use one of: data_seed, loss"):
         build_task("tiny", {"modes": 4})
 
 
@@ -142,7 +144,8 @@ def test_bad_values_name_the_key(name: str, kwargs: dict, message: str) -> None:
 
 
 def test_task_kwargs_must_be_a_mapping() -> None:
-    with pytest.raises(UsageError, match=r"^task_kwargs: must be a mapping of keys to values, but got \[1\] \(list\); "):
+    with pytest.raises(UsageError,
+                       match=r"^task_kwargs: must be a mapping of keys to values, but got \[1\] \(list\)"):
         build_task("tiny", [1])
 
 
