@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.search.experiments import (
+    CLI_EPOCHS,
     CLI_SPACE,
     check_tables,
     finish_cli,
@@ -70,6 +71,6 @@ def test_ctrl_c_stops_cleanly_and_resume_completes(tmp_path: Path):
     assert done.returncode == 0, done.stdout + done.stderr
     trials = check_tables(experiment, configs=4, seeds=[0, 1])["trials"]
     assert (trials["status"] == "completed").all(), trials[["config_id", "seed", "status", "reason"]]
-    assert (trials["epochs_run"] == 3).all()
+    assert (trials["epochs_run"] == CLI_EPOCHS).all()
     assert {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in kept} == kept, "a finished seed was trained again"
     assert "configs done 4/4: 4 completed" in done.stdout

@@ -45,13 +45,15 @@ OPTUNA_SPACE: dict[str, Any] = {
 
 CLI_SPACE = {
     "task": "tiny",
-    "task_kwargs": {"resolution": 8, "n_train": 16, "n_val": 8},
+    "task_kwargs": {"resolution": 8, "n_train": 32, "n_val": 8},
     "seeds": [0, 1],
     "search": {"algorithm": "random", "num_samples": 4, "max_concurrent": 2, "pruner": "none"},
     "optimizer": {"name": "Adam", "lr": {"min": 1.0e-3, "max": 3.0e-2, "log": True}},
-    "trainer": {"max_epochs": 3, "batch_size": 4},
+    "trainer": {"max_epochs": 4, "batch_size": 4},
 }
-"""4 configs x 2 seeds x 3 epochs, no pruner: every seed must end completed after 3 epochs."""
+"""4 configs x 2 seeds x 4 epochs of 8 steps, no pruner: every seed must end completed after 4 epochs. Long
+enough (a few seconds per config) that a signal sent when the first seed finishes lands mid-search."""
+CLI_EPOCHS = 4
 
 OUTCOMES = ("completed", "pruned", "failed", "diverged")
 """How the progress output names a finished config (the first word of its line)."""
@@ -201,7 +203,12 @@ def start_cli(args: Sequence[str], *, cwd: Path, log: Path, **env: str) -> subpr
     """Start ``tune-sched ARGS`` in its own session (so it and what it starts can be killed as a group)."""
     out = open(log, "wb")  # noqa: SIM115 - closed by the caller through finish_cli
     return subprocess.Popen(cli_command(*args), cwd=cwd, env=cli_env(**env), stdout=out, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+                            start_new_session=True, preexec_fn=_default_sigint)
+
+
+def _default_sigint() -> None:
+    """In the child: Ctrl-C acts (a test run from a background job would otherwise pass on an ignored SIGINT)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def finish_cli(proc: subprocess.Popen, *, timeout: float) -> int:

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.search.experiments import (
+    CLI_EPOCHS,
     CLI_SPACE,
     check_tables,
     finish_cli,
@@ -53,6 +54,23 @@ def test_resume_of_a_missing_experiment_is_refused(tmp_path, space):
     assert done.returncode == 2
     assert done.stderr.startswith(f"error: {tmp_path / 'store' / 'nope'}: there is no experiment to resume; ")
     assert not (tmp_path / "store" / "nope").exists()
+
+
+@pytest.mark.parametrize("change,changed", [(["--max-epochs", "5"], "trainer"), (["--num-samples", "9"], "search"),
+                                            (["--seeds", "0,1", "--max-concurrent", "1"], "search")])
+def test_resume_with_another_space_is_refused(tmp_path, space, change, changed):
+    from tune_sched.config.space import SearchSpace
+    from tune_sched.results.experiment import create_experiment
+
+    source = SearchSpace.from_dict(CLI_SPACE).source
+    experiment = create_experiment(tmp_path / "store" / "exp", space_source=source, metric="val_loss", mode="min",
+                                   seeds=[0, 1])
+    done = run_cli(["search", "--space", str(space), "--storage", str(tmp_path / "store"), "--name", "exp",
+                    "--resume", *change], cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        f"error: --space: differs from the space the experiment was started with (changed: {changed}); "
+        f"resume with --space {experiment / 'space.yaml'}"]
 
 
 @pytest.mark.parametrize("storage", ["a_file/store", "new/" + "x" * 300], ids=["under-a-file", "name-too-long"])
@@ -141,7 +159,7 @@ def test_search_on_an_existing_cluster_resumes_after_the_driver_is_killed(tmp_pa
     tables = check_tables(experiment, configs=4, seeds=[0, 1])
     trials = tables["trials"]
     assert (trials["status"] == "completed").all(), trials[["config_id", "seed", "status", "reason"]]
-    assert (trials["epochs_run"] == 3).all()
+    assert (trials["epochs_run"] == CLI_EPOCHS).all()
     assert _snapshot(experiment).items() >= kept.items(), "a finished seed was trained again"
     assert "top configs by robust score" in done.stdout
     assert _group_alive(head_node["pgid"]), "the search must attach to a cluster, never stop it"

@@ -169,17 +169,16 @@ def _settings(space: SearchSpace) -> dict[str, Any]:
 
 
 def _check_same_space(experiment: Path, space: SearchSpace) -> None:
-    """A resumed search samples what it started with: the space's run-config part may not change.
-
-    The search settings and resources may (they change how the rest is run, not what a config is).
-    """
+    """A resumed search continues what it started: the space (with the command-line overrides it was started
+    with) may not change. Ray Tune restores its searcher, pruner and settings from the experiment anyway, and a
+    changed grid would renumber its points."""
     import yaml
 
     from tune_sched.config._yaml import dump_yaml, read_yaml
 
     stored = read_yaml(experiment / "space.yaml") or {}
     given = yaml.safe_load(dump_yaml(space.source)) or {}
-    changed = sorted(k for k in {*stored, *given} - {"search", "resources"} if stored.get(k) != given.get(k))
+    changed = sorted(k for k in {*stored, *given} if stored.get(k) != given.get(k))
     if changed:
         raise UsageError(f"differs from the space the experiment was started with (changed: {', '.join(changed)})",
                          path="--space", fix=f"resume with --space {experiment / 'space.yaml'}")

@@ -9,12 +9,16 @@ process for the next config, keeping imports and the tasks' data caches warm.
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ray import tune
+
+if TYPE_CHECKING:
+    from tune_sched.train.lockstep import Lockstep
 
 __all__ = ["ConfigTrainable", "SearchContext"]
 
@@ -66,11 +70,16 @@ class ConfigTrainable(tune.Trainable):
         pending = [s for s in ctx.seeds if s not in done]
         self.aggregate = SeedAggregate(ctx.seeds, metric=ctx.metric, mode=ctx.mode)
         self.aggregate.finish(done)
-        self.lockstep = Lockstep(run_config, pending,
-                                 {s: seed_dir(ctx.experiment_dir, config_id, s) for s in pending},
-                                 config_id=config_id, resume=True, num_threads=ctx.threads)
+        # The seeds start at the first step, not here: Tune may set a trial up on a new worker and then hand it
+        # to a reused one instead, stopping the first without a step. That copy must not touch the seed folders.
+        self.lockstep: Lockstep | None = None
+        self._make_lockstep = functools.partial(
+            Lockstep, run_config, pending, {s: seed_dir(ctx.experiment_dir, config_id, s) for s in pending},
+            config_id=config_id, resume=True, num_threads=ctx.threads)
 
     def step(self) -> dict[str, Any]:
+        if self.lockstep is None:
+            self.lockstep = self._make_lockstep()
         reports = self.lockstep.step()
         if reports:
             self.aggregate.update(reports)
@@ -83,6 +92,7 @@ class ConfigTrainable(tune.Trainable):
         lockstep = getattr(self, "lockstep", None)
         if lockstep is not None and not lockstep.done:
             lockstep.stop()  # pruned: every seed stops at its current epoch end and records it
+        self.lockstep = None
 
     def cleanup(self) -> None:
         self._finish()
