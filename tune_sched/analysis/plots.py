@@ -140,10 +140,11 @@ def plot_quality_stability(analysis: ExperimentAnalysis, path: str | Path, *, la
     if front.sum() > 1:
         order = np.argsort(x[front])
         ax.plot(x[front][order], y[front][order], color="tab:blue", lw=1, zorder=2)
+    _log_if_positive(ax, ranking["iqm"])
     for i in range(min(label_top, len(ranking))):
-        if ok[i]:
+        if ok[i]:  # stagger the labels: the best configs often sit on top of each other
             ax.annotate(f"#{i + 1} {ranking['config_id'].iloc[i]}", (x[i], y[i]), textcoords="offset points",
-                        xytext=(4, 4), fontsize=8)
+                        xytext=(30, 4 + 9 * i), fontsize=8, arrowprops={"arrowstyle": "-", "lw": 0.5})
     ax.set_xlabel("spike count variance over seeds" if use_var else "spike count (one seed)")
     better = "lower" if analysis.mode == "min" else "higher"
     ax.set_ylabel(f"IQM of {analysis.metric} ({better} is better)")
