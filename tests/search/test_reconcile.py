@@ -88,7 +88,8 @@ def test_a_config_whose_worker_died_too_often_gets_failed_rows(tmp_path):
     seed_folder(tmp_path, "c", 1, losses=[3.0, 2.0], finished=False)
     assert record_errored(tmp_path, "c", [0, 1, 2], reason="its worker died") == [1, 2]
     one = json.loads((tmp_path / "trials" / "c" / "seed=1" / "result.json").read_text())
-    assert (one["status"], one["reason"], one["epochs_run"], one["best_metric"]) == ("failed", "its worker died", 2, 2.0)
+    assert (one["status"], one["reason"], one["epochs_run"], one["best_metric"]) == (
+        "failed", "its worker died", 2, 2.0)
     two = json.loads((tmp_path / "trials" / "c" / "seed=2" / "result.json").read_text())  # never started
     assert (two["status"], two["epochs_run"], two["seed"]) == ("failed", 0, 2)
     assert json.loads((tmp_path / "trials" / "c" / "seed=0" / "result.json").read_text()) == {"status": "completed"}

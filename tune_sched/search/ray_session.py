@@ -22,6 +22,10 @@ _ENV = {
     # trials as if the pruner had (their seeds would be recorded as pruned and never resumed). The workers are
     # killed with the driver's Ray session; their seeds continue from their last checkpoints on --resume.
     "TUNE_DISABLE_SIGINT_HANDLER": "1",
+    # No idle workers started with the cluster: Tune's trials are actors, which always get processes of their own,
+    # so prestarted workers only compete for the CPUs while Ray starts (docs/BENCHMARKS.md, start-up).
+    "RAY_enable_worker_prestart": "0",
+    "RAY_prestart_worker_first_driver": "0",
 }
 
 

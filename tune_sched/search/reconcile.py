@@ -27,7 +27,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from tune_sched.train.trial import TrialResult
+from tune_sched.train.trial import Status, TrialResult
 
 __all__ = ["Reconciled", "reconcile", "record_errored", "record_stopped", "saved_trials"]
 
@@ -102,7 +102,7 @@ def reconcile(experiment: str | Path, tune_dir: str | Path, seeds: list[int]) ->
     return Reconciled(tuple(discarded), tuple(pruned), len(stale))
 
 
-def record_stopped(seed_dir: Path, *, config_id: str, seed: int, status: str = "pruned",
+def record_stopped(seed_dir: Path, *, config_id: str, seed: int, status: Status = "pruned",
                    reason: str = PRUNED_REASON, note: str = "") -> TrialResult:
     """Write ``result.json`` for a seed that was stopped from outside, from the tables it wrote (or none).
 
@@ -118,9 +118,8 @@ def record_stopped(seed_dir: Path, *, config_id: str, seed: int, status: str = "
     metric, mode = config.get("metric", "val_loss"), config.get("mode", "min")
     epochs = pq.read_table(seed_dir / "epochs.parquet").to_pylist() if (seed_dir / "epochs.parquet").exists() else []
     steps = pq.read_table(seed_dir / "steps.parquet").num_rows if (seed_dir / "steps.parquet").exists() else 0
-    result = TrialResult(config_id=config_id, seed=seed, status=status, reason=reason, metric=metric,  # type: ignore[arg-type]
-                         mode=mode, epochs_run=len(epochs), steps_run=steps, wall_time_s=math.nan,
-                         notes=[note] if note else [])
+    result = TrialResult(config_id=config_id, seed=seed, status=status, reason=reason, metric=metric, mode=mode,
+                         epochs_run=len(epochs), steps_run=steps, wall_time_s=math.nan, notes=[note] if note else [])
     values = [(row["epoch"], row.get(metric)) for row in epochs]
     finite = [(e, v) for e, v in values if v is not None and math.isfinite(v)]
     if values and values[-1][1] is not None:
