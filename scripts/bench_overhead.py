@@ -8,6 +8,8 @@ alike:
 (a) ``bare``:   the trainings one after another in one plain Python process: plain Lightning, no Ray, no recording
                 (``logger=False``, no checkpoints, no progress bar or model summary, one torch thread);
 (b) ``search``: ``tune-sched search`` on the same configs (grid, ``pruner: none``), recording everything;
+    ``search_attached`` (optional): (b) attached with ``--address`` to a Ray cluster started before the timed run
+                (by this script, untimed; stopped after it), as when several searches share a ``ray start``;
 (c) ``ray``:    a naive Ray Tune baseline: a function trainable with Ray's defaults (no actor reuse, Tune's default
                 loggers, one CPU per trial) running a config's seeds one after another with the same plain Lightning
                 training as (a), reporting every epoch through ``tune.report``.
@@ -31,6 +33,7 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import json
 import math
@@ -43,7 +46,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,7 +54,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run from a checkout without installing the package
     sys.path.insert(0, str(ROOT))
-METHODS = ("bare", "search", "ray", "ray_reuse")
+METHODS = ("bare", "search", "search_attached", "ray", "ray_reuse")
 FIRST_RESULT_MARK = "BENCH_FIRST_RESULT"
 MEMORY_BUDGET_GIB = 24.0
 RAY_SYSTEM = ("gcs_server", "raylet", "dashboard", "log_monitor", "monitor.py", "DashboardAgent", "RuntimeEnvAgent",
@@ -249,16 +252,35 @@ def classify(cmd: str, *, root: bool) -> str:
 
 
 class TreeSampler:
-    """Samples a process tree every ``interval_s``: per process peak RSS, PSS (workers), CPU seconds, RSS series."""
+    """Samples a process tree every ``interval_s``: per process peak RSS, PSS (workers), CPU seconds, RSS series.
 
-    def __init__(self, root: int, *, interval_s: float = 0.25, pss_every: int = 8) -> None:
+    ``also``: more processes whose descendants count too (not themselves), e.g. this process when it hosts the Ray
+    cluster a search attaches to; CPU seconds of processes already running count from the sampler's start.
+    """
+
+    def __init__(self, root: int, *, also: Sequence[int] = (), interval_s: float = 0.25, pss_every: int = 8) -> None:
         self.root = root
+        self.also = tuple(also)
         self.interval_s = interval_s
         self.pss_every = pss_every
         self.procs: dict[int, ProcInfo] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._tick = os.sysconf("SC_CLK_TCK")
+        self._base = {pid: self._cpu(_read(f"/proc/{pid}/stat")) for pid in self._pids() if pid != root}
+
+    def _pids(self) -> list[int]:
+        pids = dict.fromkeys(_tree(self.root))
+        for pid in self.also:
+            pids.update(dict.fromkeys(p for p in _tree(pid) if p != pid))
+        return list(pids)
+
+    def _cpu(self, stat: str) -> float:
+        """utime + stime, in seconds, from /proc/<pid>/stat."""
+        if not stat:
+            return 0.0
+        fields = stat.rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / self._tick
 
     def __enter__(self) -> TreeSampler:
         self._thread.start()
@@ -272,7 +294,7 @@ class TreeSampler:
         n = 0
         while not self._stop.is_set():
             now = time.time()
-            for pid in _tree(self.root):
+            for pid in self._pids():
                 self._sample(pid, now, pss=n % self.pss_every == 0)
             n += 1
             self._stop.wait(self.interval_s)
@@ -287,8 +309,7 @@ class TreeSampler:
             info = self.procs[pid] = ProcInfo(pid, cmd)
         if info.kind != "worker":  # a worker renames itself (ray::IDLE -> ray::ConfigTrainable) and stays one
             info.cmd, info.kind = cmd, classify(cmd, root=pid == self.root)
-        fields = stat.rsplit(")", 1)[1].split()
-        info.cpu_s = max(info.cpu_s, (int(fields[11]) + int(fields[12])) / self._tick)  # utime + stime
+        info.cpu_s = max(info.cpu_s, self._cpu(stat) - self._base.get(pid, 0.0))
         info.peak_rss_mb = max(info.peak_rss_mb, _status_kb(status, "VmHWM") / 1024)
         if info.kind == "worker":
             info.samples.append((now, _status_kb(status, "VmRSS") / 1024))
@@ -321,13 +342,14 @@ def _env() -> dict[str, str]:
     return env
 
 
-def run_process(argv: list[str], log: Path, *, cwd: Path) -> tuple[float, int, TreeSampler, float]:
+def run_process(argv: list[str], log: Path, *, cwd: Path,
+                also: Sequence[int] = ()) -> tuple[float, int, TreeSampler, float]:
     """Launch ``argv``; (wall seconds, return code, its sampler, launch time as ``time.time()``)."""
     with open(log, "w") as out:
         started = time.time()
         t0 = time.perf_counter()
         proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, cwd=cwd, env=_env())
-        with TreeSampler(proc.pid) as sampler:
+        with TreeSampler(proc.pid, also=also) as sampler:
             code = proc.wait()
         wall = time.perf_counter() - t0
     return wall, code, sampler, started
@@ -340,14 +362,19 @@ def run_method(method: str, rnd: int, args: argparse.Namespace, work: Path, conf
     script = str(Path(__file__).resolve())
     if method == "bare":
         argv = [sys.executable, script, "_bare", str(configs_file), seeds, str(out)]
-    elif method == "search":
+    elif method in ("search", "search_attached"):
         argv = [sys.executable, script, "_search", "--space", str(work / "space.yaml"), "--storage",
-                str(work / "experiments"), "--name", f"search-{rnd}"]
+                str(work / "experiments"), "--name", f"{method}-{rnd}"]
     else:
         argv = [sys.executable, script, "_ray", str(configs_file), seeds, str(args.cpus_per_trial),
                 str(args.gpus_per_trial), str(work / "ray_results" / f"{method}-{rnd}"),
                 "1" if method == "ray_reuse" else "0"]
-    wall, code, sampler, started = run_process(argv, log, cwd=work)
+    if method == "search_attached":
+        with local_cluster(args) as address:
+            wall, code, sampler, started = run_process([*argv, "--address", address], log, cwd=work,
+                                                       also=(os.getpid(),))
+    else:
+        wall, code, sampler, started = run_process(argv, log, cwd=work)
     procs = list(sampler.procs.values())
     run = Run(method, rnd, wall, sum(p.cpu_s for p in procs), code)
     for p in procs:
@@ -365,9 +392,27 @@ def run_method(method: str, rnd: int, args: argparse.Namespace, work: Path, conf
         print(f"  {method} round {rnd} exited with {code}; its output: {log}\n{text[-2000:]}", file=sys.stderr)
     if method == "bare" and out.exists():
         run.finals = json.loads(out.read_text())
-    if method == "search":
-        run.finals = _search_finals(work / "experiments" / f"search-{rnd}", args)
+    if method.startswith("search"):
+        run.finals = _search_finals(work / "experiments" / f"{method}-{rnd}", args)
     return run
+
+
+@contextlib.contextmanager
+def local_cluster(args: argparse.Namespace) -> Iterator[str]:
+    """A private local Ray cluster hosted by this process (loopback only) for ``--address``; its GCS address."""
+    import logging
+
+    from tune_sched.search.ray_session import quiet_ray_environment
+
+    quiet_ray_environment()
+    import ray
+
+    ray.init(address="local", num_cpus=os.cpu_count(), num_gpus=1 if args.accelerator == "gpu" else None,
+             include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
+    try:
+        yield ray.get_runtime_context().gcs_address
+    finally:
+        ray.shutdown()
 
 
 def _search_finals(experiment: Path, args: argparse.Namespace) -> list[list[float]] | None:
@@ -502,7 +547,7 @@ def _spread(values: list[float]) -> dict[str, float]:
 def same_training(runs: list[Run]) -> bool | None:
     """Whether (a) and (b) ended with the same val_loss for every config and seed (None: nothing to compare)."""
     bare = next((r.finals for r in runs if r.method == "bare" and r.finals), None)
-    search = next((r.finals for r in runs if r.method == "search" and r.finals), None)
+    search = next((r.finals for r in runs if r.method.startswith("search") and r.finals), None)
     if bare is None or search is None:
         return None
     flat_a = [v for row in bare for v in row]
