@@ -466,19 +466,23 @@ def memory_check(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         by_done.setdefault(done, []).append(rss)
     points = sorted((n, statistics.median(v)) for n, v in by_done.items() if n >= 1)
     if len(points) >= 2:
-        tail = [(n, r) for n, r in points if n >= min(10, args.memory_trials // 10)]
-        slope = _slope(tail) if len(tail) >= 2 else math.nan
+        quarter = max(1, args.memory_trials // 4)
+        after_warmup = [(n, r) for n, r in points if n >= quarter]
+        slope = _slope(after_warmup) if len(after_warmup) >= 2 else math.nan
         result.update({
-            "rss_mb_after": {str(n): round(r, 1) for n, r in points if n in _milestones(args.memory_trials)},
-            "rss_mb_first": round(points[0][1], 1), "rss_mb_last": round(points[-1][1], 1),
-            "growth_mb_per_100_trials": round(slope * 100, 2),
+            "rss_mb_after_trials": {str(m): round(_at_or_after(points, m), 1)
+                                    for m in sorted({1, 10, quarter, args.memory_trials // 2, points[-1][0]})},
+            "growth_mb_first_quarter": round(_at_or_after(points, quarter) - points[0][1], 1),
+            "growth_mb_after_first_quarter": round(points[-1][1] - _at_or_after(points, quarter), 1),
+            "slope_mb_per_100_trials_after_first_quarter": round(slope * 100, 2),
             "peak_rss_mb": round(max(w.peak_rss_mb for w in workers), 1),
         })
     return result
 
 
-def _milestones(total: int) -> set[int]:
-    return {1, 10, 25, 50, 75, total}
+def _at_or_after(points: list[tuple[int, float]], trials: int) -> float:
+    """RSS (MB) at the first sample with at least ``trials`` trials done (the last sample if none)."""
+    return next((rss for n, rss in points if n >= trials), points[-1][1])
 
 
 def _slope(points: list[tuple[int, float]]) -> float:

@@ -105,6 +105,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--repeats", type=int, default=5, help="runs of each quick command")
     p.add_argument("--search-repeats", type=int, default=3, help="runs of each start-up search (0: skip)")
+    p.add_argument("--skip-experiment", action="store_true", help="leave out analyze and export (no experiment "
+                   "to make)")
     p.add_argument("--work", help="working directory (default: a temporary one, removed afterwards)")
     p.add_argument("--json", help="write the results here")
     args = p.parse_args(argv)
@@ -116,16 +118,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     (work / "startup-space.yaml").write_text(yaml.safe_dump(space))
     run_config = {"task": "tiny", "optimizer": {"name": "Adam", "lr": 0.003}, "trainer": {"max_epochs": 2}}
     (work / "run.yaml").write_text(yaml.safe_dump(run_config))
-    print(f"work dir {work}; making a small experiment for analyze/export ...", flush=True)
-    experiment = make_experiment(work)
-
     commands = {
         "--help": cli("--help"),
         "validate space": cli("validate", str(work / "startup-space.yaml")),
         "validate run config": cli("validate", str(work / "run.yaml")),
-        "analyze": cli("analyze", str(experiment), "--out", str(work / "analysis")),
-        "export": cli("export", str(experiment), "--out", str(work / "best.yaml"), "--force"),
     }
+    if not args.skip_experiment:
+        print(f"work dir {work}; making a small experiment for analyze/export ...", flush=True)
+        experiment = make_experiment(work)
+        commands["analyze"] = cli("analyze", str(experiment), "--out", str(work / "analysis"))
+        commands["export"] = cli("export", str(experiment), "--out", str(work / "best.yaml"), "--force")
     results: dict[str, Any] = {"machine": overhead.machine(), "commands": {}}
     print(f"{'command':22s} {'median s':>9s} {'min':>6s} {'max':>6s}  heavy imports")
     for name, command in commands.items():

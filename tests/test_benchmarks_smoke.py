@@ -1,0 +1,48 @@
+"""The benchmark scripts run end to end on tiny sizes and write their JSON (no timings are asserted)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
+
+
+def run_script(name: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "scripts" / name), *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=280)
+
+
+def test_bench_overhead_runs_the_bare_loop_and_the_search_on_the_same_configs(tmp_path):
+    out = tmp_path / "overhead.json"
+    done = run_script("bench_overhead.py", "--configs", "1", "--seeds", "1", "--epochs", "1", "--repeats", "1",
+                      "--methods", "bare,search", "--work", str(tmp_path / "work"), "--json", str(out))
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    data = json.loads(out.read_text())
+    assert set(data["summary"]) == {"bare", "search"}
+    assert data["same_training"] is True  # identical work: the same final val_loss
+    search = data["summary"]["search"]
+    assert search["ratio_to_bare"]["n"] == 1 and search["first_result_s"]["n"] == 1
+    assert search["workers_per_run"] == 1 and search["worker_peak_rss_mb"] > 0
+    assert "ratio to bare" in done.stdout
+
+
+def test_bench_overhead_refuses_an_unknown_method(tmp_path):
+    done = run_script("bench_overhead.py", "--methods", "bare,serach")
+    assert done.returncode == 2 and "unknown method(s) ['serach']" in done.stderr
+
+
+def test_bench_startup_times_help_and_validate_without_heavy_imports(tmp_path):
+    out = tmp_path / "startup.json"
+    done = run_script("bench_startup.py", "--repeats", "1", "--search-repeats", "0", "--skip-experiment",
+                      "--work", str(tmp_path / "work"), "--json", str(out))
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    commands = json.loads(out.read_text())["commands"]
+    assert set(commands) == {"--help", "validate space", "validate run config"}
+    for name, entry in commands.items():
+        assert entry["imports"] == [], f"{name} imported {entry['imports']}"
