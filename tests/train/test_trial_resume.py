@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import signal
+import time
 
 import pyarrow.parquet as pq
 import pytest
@@ -129,3 +130,44 @@ def test_resuming_with_fewer_epochs_than_trained_is_refused(tmp_path):
                                          r"epochs; resume with --max-epochs 2 or more, or start afresh "
                                          r"\(--overwrite\)$"):
         run_trial(tiny(trainer={"max_epochs": 1}), seed=0, out_dir=tmp_path, resume=True)
+
+
+class SlowEpoch:
+    """An epoch hook that takes ``seconds`` at the end of epoch ``slow`` and raises at the end of epoch ``crash``."""
+
+    def __init__(self, seconds: float, slow: int, crash: int) -> None:
+        self.seconds, self.slow, self.crash = seconds, slow, crash
+
+    def __call__(self, epoch: int, metrics: dict[str, float]) -> bool:
+        if epoch == self.slow:
+            time.sleep(self.seconds)
+        if epoch == self.crash:
+            raise RuntimeError("stop here")
+        return False
+
+
+def test_saving_every_few_seconds_resumes_exactly_from_an_older_checkpoint(tmp_path, uninterrupted):
+    # Saves only at the first epoch end save_every_s after the start: epoch 1's end (its hook sleeps first). The
+    # crash at epoch 3 leaves rows of epochs 0-3 on disk and a checkpoint of epoch 1: rows 2-3 are trained again.
+    crashed = run_trial(config("step"), seed=3, out_dir=tmp_path, epoch_hook=SlowEpoch(1.5, slow=0, crash=3),
+                        save_every_s=1.0)
+    assert crashed.status == "failed" and len(tables(tmp_path)[1]) == 4  # the final write after the crash
+    checkpoint = torch.load(tmp_path / "last.ckpt", weights_only=False)
+    assert checkpoint["epoch"] == 1  # saved at epoch 1's end only
+
+    resumed = run_trial(config("step"), seed=3, out_dir=tmp_path, resume=True, save_every_s=1.0)
+    _, (full_steps, full_epochs) = uninterrupted["step"]
+    steps, epochs = tables(tmp_path)
+    assert steps.equals(full_steps) and epochs.equals(full_epochs)
+    assert resumed.status == "completed"
+
+
+def test_a_long_save_interval_writes_the_tables_once_at_the_end(tmp_path, monkeypatch):
+    from tune_sched.results import io
+
+    written = []
+    original = io.write_table
+    monkeypatch.setattr(io, "write_table", lambda path, table: (written.append(path.name), original(path, table)))
+    run_trial(tiny(trainer={"max_epochs": 4}), seed=0, out_dir=tmp_path, save_every_s=3600)
+    assert sorted(written) == ["epochs.parquet", "steps.parquet"] and not (tmp_path / "last.ckpt").exists()
+    assert len(tables(tmp_path)[1]) == 4

@@ -9,6 +9,7 @@ search:
   max_concurrent: 4         # configs trained at once (null: as many as the resources allow)
   max_failures: 0           # retries of a config whose worker crashed
   sampler_seed: 0           # seed of the Optuna sampler (reproducible proposals)
+  save_every_s: 10          # a training seed saves last.ckpt and its tables at most this often (0: every epoch)
   pruner:                   # stops weak configs early (null or rule: none: never)
     rule: asha              # asha | median | none
     grace_period: 3         # epochs before a config can be stopped
@@ -100,6 +101,7 @@ class SearchSettings:
     max_concurrent: int | None = None
     max_failures: int = 0
     sampler_seed: int = 0
+    save_every_s: float = 10.0
     pruner: PrunerSettings = field(default_factory=PrunerSettings)
 
     @classmethod
@@ -126,6 +128,8 @@ class SearchSettings:
             kw["max_failures"] = as_int(data["max_failures"], p("max_failures"), min=0)
         if "sampler_seed" in data:
             kw["sampler_seed"] = as_int(data["sampler_seed"], p("sampler_seed"), min=0)
+        if data.get("save_every_s") is not None:
+            kw["save_every_s"] = as_float(data["save_every_s"], p("save_every_s"), min=0.0)
         if "pruner" in data:
             kw["pruner"] = PrunerSettings.from_dict(data["pruner"], p("pruner"))
         return cls(**kw)

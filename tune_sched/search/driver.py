@@ -81,7 +81,8 @@ def _fit(space: SearchSpace, experiment: Path, *, resume: bool, stream: TextIO) 
     res = space.resources
     grid = tuple(space.grid()) if space.settings.algorithm == "grid" else None
     ctx = SearchContext(experiment_dir=str(experiment), seeds=tuple(space.seeds), metric=space.metric,
-                        mode=space.mode, threads=max(1, int(res.cpu)), grid=grid)
+                        mode=space.mode, threads=max(1, int(res.cpu)), save_every_s=space.settings.save_every_s,
+                        grid=grid)
     trainable = tune.with_resources(tune.with_parameters(ConfigTrainable, ctx=ctx), {"cpu": res.cpu, "gpu": res.gpu})
     total = len(grid) if grid is not None else space.settings.num_samples
     progress = SearchProgress(total=total, mode=space.mode, stream=stream,

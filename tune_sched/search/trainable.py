@@ -32,6 +32,7 @@ class SearchContext:
     metric: str
     mode: str
     threads: int = 1
+    save_every_s: float = 0.0
     max_epochs: int | None = None
     grid: tuple[dict[str, Any], ...] | None = None
 
@@ -75,7 +76,7 @@ class ConfigTrainable(tune.Trainable):
         self.lockstep: Lockstep | None = None
         self._make_lockstep = functools.partial(
             Lockstep, run_config, pending, {s: seed_dir(ctx.experiment_dir, config_id, s) for s in pending},
-            config_id=config_id, resume=True, num_threads=ctx.threads)
+            config_id=config_id, resume=True, num_threads=ctx.threads, save_every_s=ctx.save_every_s)
 
     def step(self) -> dict[str, Any]:
         if self.lockstep is None:

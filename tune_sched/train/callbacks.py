@@ -16,7 +16,35 @@ from pytorch_lightning.callbacks import Checkpoint
 from tune_sched.errors import UsageError, did_you_mean
 from tune_sched.train.rng import rng_state, set_rng_state
 
-__all__ = ["EpochHook", "LastCheckpoint", "LossWeightsCallback", "MonitorCheck", "TrialClock"]
+__all__ = ["EpochHook", "LastCheckpoint", "LossWeightsCallback", "MonitorCheck", "SaveSchedule", "TrialClock"]
+
+
+class SaveSchedule:
+    """Which epoch ends write the trial's tables and ``last.ckpt``: every one (``every_s=0``), or the first one at
+    least ``every_s`` seconds after the previous save.
+
+    The recorder and the checkpoint ask at the same epoch end and get the same answer, so the tables on disk always
+    hold the rows the checkpoint covers. A crash loses at most ``every_s`` seconds of training, which the resumed
+    run repeats exactly; the tables are written once more when the trial ends, whatever happened.
+    """
+
+    def __init__(self, every_s: float = 0.0) -> None:
+        if every_s < 0:
+            raise ValueError(f"every_s must be >= 0, but got {every_s}")
+        self.every_s = every_s
+        self._last = time.monotonic()
+        self._decided: tuple[int, bool] | None = None  # (epoch, due)
+
+    def due(self, trainer: pl.Trainer) -> bool:
+        """True when this epoch end saves (asked again at the same epoch, the answer does not change)."""
+        epoch = trainer.current_epoch
+        if self._decided is None or self._decided[0] != epoch:
+            now = time.monotonic()
+            due = self.every_s <= 0 or now - self._last >= self.every_s
+            if due:
+                self._last = now
+            self._decided = (epoch, due)
+        return self._decided[1]
 
 
 class LossWeightsCallback(pl.Callback):
@@ -45,7 +73,8 @@ class LossWeightsCallback(pl.Callback):
 
 
 class LastCheckpoint(Checkpoint):
-    """Save ``last.ckpt`` at every epoch end, atomically (a kill mid-write leaves the previous one intact).
+    """Save ``last.ckpt`` at the epoch ends ``saves`` picks (default every one), atomically (a kill mid-write leaves
+    the previous one intact).
 
     The checkpoint also holds the global RNG states (torch, numpy, random), restored on resume, so a resumed run
     shuffles its data exactly as an uninterrupted one. Being a ``Checkpoint``, Lightning runs it after the other
@@ -53,10 +82,13 @@ class LastCheckpoint(Checkpoint):
     state, and an exception raised by one of them at epoch K leaves the checkpoint of epoch K - 1.
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, saves: SaveSchedule | None = None) -> None:
         self.path = Path(path)
+        self.saves = saves or SaveSchedule()
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if not self.saves.due(trainer):
+            return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(f".{self.path.name}.tmp")
         trainer.save_checkpoint(tmp, weights_only=False)

@@ -22,6 +22,8 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 
+from tune_sched.train.callbacks import SaveSchedule
+
 __all__ = ["MetricsRecorder", "TrialDiverged"]
 
 
@@ -35,13 +37,14 @@ class TrialDiverged(RuntimeError):
 
 
 class MetricsRecorder(pl.Callback):
-    """Collect step and epoch rows; ``flush()`` writes ``steps.parquet`` and ``epochs.parquet`` atomically."""
+    """Collect step and epoch rows; ``flush()`` writes ``steps.parquet`` and ``epochs.parquet`` atomically, at the
+    epoch ends ``saves`` picks (default: every one) and whenever called."""
 
     def __init__(self, out_dir: str | Path | None, *, keys: dict[str, Any] | None = None,
-                 write_every_epoch: bool = True) -> None:
+                 saves: SaveSchedule | None = None) -> None:
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.keys = dict(keys or {})  # constant columns, e.g. config_id and seed
-        self.write_every_epoch = write_every_epoch
+        self.saves = saves or SaveSchedule()
         self.steps: list[dict[str, Any]] = []
         self.epochs: list[dict[str, Any]] = []
         self._pending: dict[str, Any] | None = None
@@ -93,7 +96,7 @@ class MetricsRecorder(pl.Callback):
         row.update(self._last_lrs)  # the LR this epoch trained with (epoch schedulers have not stepped yet)
         row.update(_weights(pl_module))
         self.epochs.append(row)
-        if self.write_every_epoch:
+        if self.saves.due(trainer):
             self.flush()
 
     def flush(self) -> None:

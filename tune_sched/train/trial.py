@@ -82,11 +82,13 @@ def run_trial(
     raise_errors: bool = False,
     num_threads: int | None = None,
     progress_bar: bool = False,
+    save_every_s: float = 0.0,
 ) -> TrialResult:
     """Train ``config`` on ``seed`` (default: the config's own) and record it under ``out_dir``.
 
     Writes ``config.yaml`` (the resolved config), ``steps.parquet``, ``epochs.parquet``, ``result.json`` and, with
-    ``checkpoint``, ``last.ckpt`` (every epoch). Without ``resume`` the outputs of an earlier run in ``out_dir`` are
+    ``checkpoint``, ``last.ckpt``: both at every epoch end, or with ``save_every_s`` at the first epoch end that
+    many seconds after the previous save (the tables are written again at the end). Without ``resume`` the outputs of an earlier run in ``out_dir`` are
     replaced; with it, training continues from ``last.ckpt`` (the same config is required, except
     ``trainer.max_epochs``) exactly as if never interrupted, and starts afresh when there is no checkpoint.
 
@@ -121,7 +123,8 @@ def run_trial(
     try:
         trainer, module, datamodule, recorder, hook_cb = _setup(config, out, result, clock, config_id=config_id,
                                                                  epoch_hook=epoch_hook, checkpoint=checkpoint,
-                                                                 num_threads=num_threads, progress_bar=progress_bar)
+                                                                 num_threads=num_threads, progress_bar=progress_bar,
+                                                                 save_every_s=save_every_s)
         _fit(trainer, module, datamodule, ckpt)
         if hook_cb is not None and hook_cb.stopped_by_hook:
             result.status, result.reason = "pruned", "stopped by the search's pruner"
@@ -251,13 +254,13 @@ def _quiet_lightning() -> None:
 
 def _setup(config: RunConfig, out: Path | None, result: TrialResult, clock: Any, *, config_id: str,
            epoch_hook: Callable[[int, dict[str, float]], bool] | None, checkpoint: bool,
-           num_threads: int | None, progress_bar: bool) -> tuple[Any, ...]:
+           num_threads: int | None, progress_bar: bool, save_every_s: float) -> tuple[Any, ...]:
     import pytorch_lightning as pl
     import torch
     from pytorch_lightning.callbacks import EarlyStopping
 
     from tune_sched.build.lightning import configure_optimizers
-    from tune_sched.train.callbacks import EpochHook, LastCheckpoint, LossWeightsCallback, MonitorCheck
+    from tune_sched.train.callbacks import EpochHook, LastCheckpoint, LossWeightsCallback, MonitorCheck, SaveSchedule
     from tune_sched.train.modules import build_module
     from tune_sched.train.precision import resolve_device
     from tune_sched.train.recorder import MetricsRecorder
@@ -297,7 +300,8 @@ def _setup(config: RunConfig, out: Path | None, result: TrialResult, clock: Any,
             monitors.append(("loss_scheduler.monitor", loss_scheduler.monitor))
         loss_cb = LossWeightsCallback(loss_scheduler)
 
-    recorder = MetricsRecorder(out, keys={"config_id": config_id, "seed": config.seed})
+    saves = SaveSchedule(save_every_s)
+    recorder = MetricsRecorder(out, keys={"config_id": config_id, "seed": config.seed}, saves=saves)
     callbacks += [clock, MonitorCheck(monitors), recorder]
     if loss_cb is not None:
         callbacks.append(loss_cb)
@@ -308,7 +312,7 @@ def _setup(config: RunConfig, out: Path | None, result: TrialResult, clock: Any,
     if hook_cb is not None:
         callbacks.append(hook_cb)
     if checkpoint and out is not None:
-        callbacks.append(LastCheckpoint(out / "last.ckpt"))
+        callbacks.append(LastCheckpoint(out / "last.ckpt", saves))
 
     needs_sanity = any(m.startswith("val") for _, m in monitors)
     trainer = pl.Trainer(
