@@ -8,7 +8,7 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["quiet_ray_environment", "ray_session"]
+__all__ = ["object_store_bytes", "quiet_ray_environment", "ray_session"]
 
 # Read by Ray and Tune at import time: no usage reporting, Tune's old quiet output path, no auto loggers.
 _ENV = {
@@ -70,12 +70,27 @@ def ray_session(address: str | None = None, *, num_cpus: int | None = None,
         # address="local": never attach by accident to another cluster running on this machine.
         with _lean_head():
             ray.init(address="local", num_cpus=num_cpus, num_gpus=num_gpus, include_dashboard=False,
-                     log_to_driver=False, logging_level=logging.ERROR)
+                     log_to_driver=False, logging_level=logging.ERROR, object_store_memory=object_store_bytes())
     try:
         yield
     finally:
         ray.shutdown()
 
+
+OBJECT_STORE_CAP = 2 * 1024**3
+
+
+def object_store_bytes() -> int | None:
+    """The object store of a private cluster: at most 2 GiB (None: Ray's default, 30 % of memory, when smaller).
+
+    A search moves only configs and results through it. Ray's default reserves 30 % of the memory, and setting
+    up 7.5 GB took the raylet a second longer than 2 GB on the 24 GiB machine of docs/BENCHMARKS.md.
+    """
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - not POSIX
+        return None
+    return OBJECT_STORE_CAP if total * 0.3 > OBJECT_STORE_CAP else None
 
 
 @contextlib.contextmanager
