@@ -95,12 +95,14 @@ def object_store_bytes() -> int | None:
 
 @contextlib.contextmanager
 def _lean_head() -> Iterator[None]:
-    """Start a private cluster without two head processes a search never uses.
+    """Start a private cluster without three head processes a search never uses.
 
     ``ray.init`` starts the autoscaler's monitor (a fixed local cluster has nothing to scale, and the monitor takes
-    about a second to stop at shutdown) and the API server behind the dashboard, job submission and the state API
-    (started and waited for even with ``include_dashboard=False``). Without them, on 2 cores, the cluster starts
-    about 1 s sooner, stops 1 s sooner and takes 1-2 CPU seconds less from the first trials (docs/BENCHMARKS.md).
+    about a second to stop at shutdown), the API server behind the dashboard, job submission and the state API
+    (started and waited for even with ``include_dashboard=False``) and the log monitor (it streams the workers'
+    output to the driver, which a search turns off: ``log_to_driver=False``). Without them, on 2 cores, the
+    cluster starts about 1 s sooner, stops 1 s sooner and takes about 3 CPU seconds less from the first trials
+    (docs/BENCHMARKS.md).
     Both are private methods of Ray's ``Node``: with a Ray that lacks them, the cluster starts as usual. A user who
     wants the dashboard starts ``ray start --head`` and passes ``--address``.
     """
@@ -109,7 +111,7 @@ def _lean_head() -> Iterator[None]:
     except ImportError:  # pragma: no cover - another Ray layout
         yield
         return
-    names = ("start_monitor", "start_api_server")
+    names = ("start_monitor", "start_api_server", "start_log_monitor")
     saved = {name: getattr(Node, name, None) for name in names}
     if None in saved.values():  # pragma: no cover - another Ray version
         yield
@@ -121,7 +123,7 @@ def _lean_head() -> Iterator[None]:
     def no_api_server(self: Any, *args: Any, **kwargs: Any) -> None:
         self._webui_url = None
 
-    Node.start_monitor, Node.start_api_server = no_monitor, no_api_server
+    Node.start_monitor, Node.start_api_server, Node.start_log_monitor = no_monitor, no_api_server, no_monitor
     try:
         yield
     finally:
