@@ -62,14 +62,15 @@ FAULTS_IN_GRID = ("none", "worse", "crash", "nan", "oom", "kill", "die")
 
 
 def fault_space(marker_dir: str | Path) -> dict[str, Any]:
-    """A grid with one config per fault (in ``FAULTS_IN_GRID`` order), ASHA after 1 epoch, one retry."""
+    """A grid with one config per fault (in ``FAULTS_IN_GRID`` order), ASHA after 1 epoch, one retry; every epoch
+    saved (``save_every_s: 0``), so a retried config resumes from a checkpoint taken mid-run."""
     return {
         "module": FAULT_MODULE,
         "module_kwargs": {"fault": {"values": list(FAULTS_IN_GRID)}, "marker_dir": str(marker_dir)},
         "metric": "val_loss",
         "mode": "min",
         "seeds": [0, 1],
-        "search": {"algorithm": "grid", "max_concurrent": 1, "max_failures": 1,
+        "search": {"algorithm": "grid", "max_concurrent": 1, "max_failures": 1, "save_every_s": 0,
                    "pruner": {"rule": "asha", "grace_period": 1, "reduction_factor": 2}},
         "optimizer": {"name": "Adam", "lr": 0.02},
         "trainer": {"max_epochs": 3},
