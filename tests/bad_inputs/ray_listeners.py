@@ -71,10 +71,11 @@ def main() -> None:
 
     with ray_session():
         import ray
-        from ray._private.worker import get_dashboard_url
+        from ray._private.worker import _global_node, get_dashboard_url
 
         report = {
             "dashboard": get_dashboard_url() or "",
+            "processes": sorted(_global_node.all_processes),
             "nodes": [node["NodeManagerAddress"] for node in ray.nodes()],
             "listening": listening_addresses(os.getpid()),
         }

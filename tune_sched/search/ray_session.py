@@ -102,9 +102,9 @@ def _lean_head() -> Iterator[None]:
     (started and waited for even with ``include_dashboard=False``) and the log monitor (it streams the workers'
     output to the driver, which a search turns off: ``log_to_driver=False``). Without them, on 2 cores, the
     cluster starts about 1 s sooner, stops 1 s sooner and takes about 3 CPU seconds less from the first trials
-    (docs/BENCHMARKS.md).
-    Both are private methods of Ray's ``Node``: with a Ray that lacks them, the cluster starts as usual. A user who
-    wants the dashboard starts ``ray start --head`` and passes ``--address``.
+    (docs/BENCHMARKS.md). All three are started by private methods of Ray's ``Node``: with a Ray that lacks them,
+    the cluster starts as usual (tests/bad_inputs/test_safety.py notices). A user who wants the dashboard starts
+    ``ray start --head`` and passes ``--address``.
     """
     try:
         from ray._private.node import Node

@@ -87,10 +87,11 @@ def run_trial(
     """Train ``config`` on ``seed`` (default: the config's own) and record it under ``out_dir``.
 
     Writes ``config.yaml`` (the resolved config), ``steps.parquet``, ``epochs.parquet``, ``result.json`` and, with
-    ``checkpoint``, ``last.ckpt``: both at every epoch end, or with ``save_every_s`` at the first epoch end that
-    many seconds after the previous save (the tables are written again at the end). Without ``resume`` the outputs of an earlier run in ``out_dir`` are
-    replaced; with it, training continues from ``last.ckpt`` (the same config is required, except
-    ``trainer.max_epochs``) exactly as if never interrupted, and starts afresh when there is no checkpoint.
+    ``checkpoint``, ``last.ckpt``. The tables and the checkpoint are saved together at every epoch end, or with
+    ``save_every_s`` at the first epoch end that many seconds after the previous save; the tables are written again
+    when the run ends. Without ``resume`` the outputs of an earlier run in ``out_dir`` are replaced; with it,
+    training continues from ``last.ckpt`` (the same config is required, except ``trainer.max_epochs``) exactly
+    as if never interrupted, and starts afresh when there is no checkpoint.
 
     Outcomes: a NaN/inf train loss ends the run as ``diverged`` (``diverged_step``); an exception as ``failed``
     (``reason``, ``failed_epoch``; re-raised with ``raise_errors``); ``epoch_hook(epoch, metrics)`` returning True
