@@ -7,7 +7,7 @@ from typing import Any
 
 from tune_sched.errors import UsageError
 
-__all__ = ["read_yaml", "dump_yaml"]
+__all__ = ["dump_yaml", "read_yaml", "safe_load_text"]
 
 MAX_DEPTH = 100  # levels of nesting a config may have
 MAX_VALUES = 1_000_000  # values a config may hold once its aliases (*name) are expanded
@@ -49,6 +49,18 @@ def read_yaml(path: str | Path) -> Any:
         raise UsageError(f"holds more than {MAX_VALUES:,} values once its aliases (*name) are expanded",
                          path=str(path), fix="write the config without nesting aliases in aliases")
     return data
+
+
+def safe_load_text(text: str) -> Any:
+    """``yaml.safe_load(text)`` through libyaml's safe loader when PyYAML has it (about 10x faster; the same plain
+    data), for YAML tune-sched wrote itself, such as each seed's ``config.yaml`` read when gathering a search."""
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)(text)
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()
 
 
 def _extent(value: Any, memo: dict[int, tuple[int, int]], active: set[int]) -> tuple[int, int]:
