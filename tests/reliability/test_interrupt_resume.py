@@ -16,6 +16,7 @@ from tests.search.experiments import (
     check_tables,
     finish_cli,
     finished_seeds,
+    group_alive,
     run_cli,
     start_cli,
     wait_for,
@@ -23,14 +24,6 @@ from tests.search.experiments import (
 )
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
-
-
-def _alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-        return True
-    except ProcessLookupError:
-        return False
 
 
 def test_ctrl_c_stops_cleanly_and_resume_completes(tmp_path: Path):
@@ -54,7 +47,7 @@ def test_ctrl_c_stops_cleanly_and_resume_completes(tmp_path: Path):
     assert "Traceback" not in output
     assert (f"search interrupted; finished trials are kept. Resume with: tune-sched search --space "
             f"{experiment / 'space.yaml'} --storage {store} --name {name} --resume") in output.splitlines()
-    wait_for(lambda: not _alive(proc.pid), timeout=30, what="the search's Ray processes to exit")
+    wait_for(lambda: not group_alive(proc.pid), timeout=30, what="the search's Ray processes to exit")
 
     # what the interrupted search recorded is final: no config was recorded as pruned because of Ctrl-C
     kept = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in finished_seeds(experiment)}

@@ -233,6 +233,15 @@ def kill_group(pgid: int) -> None:
         pass
 
 
+def group_alive(pgid: int) -> bool:
+    """Whether any process of the group ``pgid`` is still running."""
+    try:
+        os.killpg(pgid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+
+
 def run_cli(args: Sequence[str], *, cwd: Path, timeout: float = 60, **env: str) -> subprocess.CompletedProcess:
     """Run ``tune-sched ARGS`` to the end; stdout and stderr captured as text."""
     return subprocess.run(cli_command(*args), cwd=cwd, env=cli_env(**env), capture_output=True, text=True,

@@ -20,6 +20,7 @@ from tests.search.experiments import (
     check_tables,
     finish_cli,
     finished_seeds,
+    group_alive,
     kill_group,
     run_cli,
     start_cli,
@@ -118,14 +119,6 @@ def head_node():
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-        return True
-    except ProcessLookupError:
-        return False
-
-
 def _snapshot(experiment: Path) -> dict[Path, tuple[int, bytes]]:
     return {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in finished_seeds(experiment)}
 
@@ -162,4 +155,4 @@ def test_search_on_an_existing_cluster_resumes_after_the_driver_is_killed(tmp_pa
     assert (trials["epochs_run"] == CLI_EPOCHS).all()
     assert _snapshot(experiment).items() >= kept.items(), "a finished seed was trained again"
     assert "top configs by robust score" in done.stdout
-    assert _group_alive(head_node["pgid"]), "the search must attach to a cluster, never stop it"
+    assert group_alive(head_node["pgid"]), "the search must attach to a cluster, never stop it"

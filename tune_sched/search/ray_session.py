@@ -111,19 +111,21 @@ def _lean_head() -> Iterator[None]:
     except ImportError:  # pragma: no cover - another Ray layout
         yield
         return
-    names = ("start_monitor", "start_api_server", "start_log_monitor")
-    saved = {name: getattr(Node, name, None) for name in names}
-    if None in saved.values():  # pragma: no cover - another Ray version
-        yield
-        return
 
-    def no_monitor(self: Any) -> None:
+    def start_nothing(self: Any) -> None:
         return None
 
     def no_api_server(self: Any, *args: Any, **kwargs: Any) -> None:
         self._webui_url = None
 
-    Node.start_monitor, Node.start_api_server, Node.start_log_monitor = no_monitor, no_api_server, no_monitor
+    replacements = {"start_monitor": start_nothing, "start_api_server": no_api_server,
+                    "start_log_monitor": start_nothing}
+    saved = {name: getattr(Node, name, None) for name in replacements}
+    if None in saved.values():  # pragma: no cover - another Ray version
+        yield
+        return
+    for name, method in replacements.items():
+        setattr(Node, name, method)
     try:
         yield
     finally:
