@@ -16,6 +16,7 @@ from tests.search.experiments import (
     check_tables,
     finish_cli,
     finished_seeds,
+    forkserver_processes,
     group_alive,
     run_cli,
     start_cli,
@@ -37,6 +38,7 @@ def test_ctrl_c_stops_cleanly_and_resume_completes(tmp_path: Path):
         wait_for(lambda: finished_seeds(experiment) or proc.poll() is not None, timeout=300,
                  what="a first finished seed")
         assert proc.poll() is None, (tmp_path / "run1.log").read_text()
+        assert len(forkserver_processes(experiment)) >= 2, "the fork server and its training processes"
         os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C: the terminal signals the whole foreground group
         code = finish_cli(proc, timeout=120)
     finally:
@@ -48,6 +50,8 @@ def test_ctrl_c_stops_cleanly_and_resume_completes(tmp_path: Path):
     assert (f"search interrupted; finished trials are kept. Resume with: tune-sched search --space "
             f"{experiment / 'space.yaml'} --storage {store} --name {name} --resume") in output.splitlines()
     wait_for(lambda: not group_alive(proc.pid), timeout=30, what="the search's Ray processes to exit")
+    wait_for(lambda: not forkserver_processes(experiment), timeout=30,
+             what="the fork server and its training processes to exit")
 
     # what the interrupted search recorded is final: no config was recorded as pruned because of Ctrl-C
     kept = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in finished_seeds(experiment)}

@@ -45,6 +45,11 @@ def test_a_killed_worker_is_retried_from_the_seeds_checkpoints(fault_run, tables
     assert f"retrying  {config_id}" in fault_run.output
 
 
+def test_the_killed_process_was_a_training_process_forked_by_the_fork_server(fault_run):
+    # the search's Ray is on this machine, so its workers train in processes forked by the fork server
+    assert [p.split()[1:3] for p in fault_run.killed_parents] == [["-m", "tune_sched.search.forkserver"]]
+
+
 def test_out_of_memory_is_failed_with_advice(by_fault):
     rows = by_fault["oom"]
     assert list(rows["status"]) == ["failed", "failed"]

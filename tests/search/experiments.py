@@ -86,6 +86,7 @@ class SearchRun:
     output: str
     seconds: float
     kills: tuple[int, ...] = ()
+    killed_parents: tuple[str, ...] = ()  # the command line of each killed process's parent
     reads: int = 0
     torn: tuple[str, ...] = ()
 
@@ -122,7 +123,8 @@ def fault_experiment(root: str) -> SearchRun:
     finally:
         killer.stop()
         reader.stop()
-    return SearchRun(path, output, seconds, kills=tuple(killer.killed), reads=reader.reads, torn=tuple(reader.torn))
+    return SearchRun(path, output, seconds, kills=tuple(killer.killed), killed_parents=tuple(killer.parents),
+                     reads=reader.reads, torn=tuple(reader.torn))
 
 
 class PidKiller(threading.Thread):
@@ -132,12 +134,15 @@ class PidKiller(threading.Thread):
         super().__init__(daemon=True)
         self.pid_file = pid_file
         self.killed: list[int] = []
+        self.parents: list[str] = []
         self._done = threading.Event()
 
     def run(self) -> None:
         while not self._done.wait(0.05):
             if self.pid_file.exists():
                 pid = int(self.pid_file.read_text())
+                ppid = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1]
+                self.parents.append(Path(f"/proc/{ppid}/cmdline").read_bytes().replace(b"\0", b" ").decode())
                 os.kill(pid, signal.SIGKILL)
                 self.killed.append(pid)
                 return
@@ -240,6 +245,20 @@ def group_alive(pgid: int) -> bool:
         return True
     except ProcessLookupError:
         return False
+
+
+def forkserver_processes(label: str | Path) -> list[int]:
+    """The live processes of the fork server started with ``label`` (a search's experiment path) and its children."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if b"tune_sched.search.forkserver" in cmd and str(label).encode() in cmd and state != "Z":
+            found.append(int(pid))
+    return found
 
 
 def run_cli(args: Sequence[str], *, cwd: Path, timeout: float = 60, **env: str) -> subprocess.CompletedProcess:

@@ -64,13 +64,43 @@ def run_search(
     total = None if space.settings.algorithm == "grid" else space.settings.num_samples
     print(f"search: {space.num_configs if total is None else total} configs x {len(space.seeds)} seeds "
           f"-> {experiment}", file=stream, flush=True)
-    with ray_session(address):
-        progress = _fit(space, experiment, resume=resume, stream=stream)
+    with contextlib.ExitStack() as stack:
+        # A private cluster is on this machine: its fork server starts first, importing while Ray starts.
+        private = address is None and not _ray_running()
+        fork = _start_forkserver(stack, space, experiment) if private else None
+        stack.enter_context(ray_session(address))
+        if not private and _driver_node_in_cluster():
+            fork = _start_forkserver(stack, space, experiment)
+        progress = _fit(space, experiment, resume=resume, stream=stream, forkserver=fork)
     _finish(experiment, space, progress, stream=stream)
     return experiment
 
 
-def _fit(space: SearchSpace, experiment: Path, *, resume: bool, stream: TextIO) -> Any:
+def _ray_running() -> bool:
+    ray = sys.modules.get("ray")  # not imported yet: certainly not initialised
+    return ray is not None and ray.is_initialized()
+
+
+def _driver_node_in_cluster() -> bool:
+    """Whether the cluster this driver is attached to has a node on this machine (its workers can fork here)."""
+    import ray
+
+    here = ray.util.get_node_ip_address()
+    return any(node.get("Alive") and node.get("NodeManagerAddress") == here for node in ray.nodes())
+
+
+def _start_forkserver(stack: contextlib.ExitStack, space: SearchSpace, experiment: Path) -> str | None:
+    """Start the search's fork server (:mod:`tune_sched.search.forkserver`) where it can serve; its socket."""
+    from tune_sched.search.forkserver import forkserver, forkserver_supported
+
+    if space.resources.gpu or not forkserver_supported():
+        return None
+    return stack.enter_context(forkserver(threads=max(1, int(space.resources.cpu)),
+                                          log=experiment / TUNE_DIR / "forkserver.log", label=str(experiment)))
+
+
+def _fit(space: SearchSpace, experiment: Path, *, resume: bool, stream: TextIO,
+         forkserver: str | None = None) -> Any:
     import ray
     from ray import tune
 
@@ -82,7 +112,7 @@ def _fit(space: SearchSpace, experiment: Path, *, resume: bool, stream: TextIO) 
     grid = tuple(space.grid()) if space.settings.algorithm == "grid" else None
     ctx = SearchContext(experiment_dir=str(experiment), seeds=tuple(space.seeds), metric=space.metric,
                         mode=space.mode, threads=max(1, int(res.cpu)), save_every_s=space.settings.save_every_s,
-                        grid=grid)
+                        grid=grid, forkserver=forkserver, python=sys.executable)
     trainable = tune.with_resources(tune.with_parameters(ConfigTrainable, ctx=ctx), {"cpu": res.cpu, "gpu": res.gpu})
     total = len(grid) if grid is not None else space.settings.num_samples
     progress = SearchProgress(total=total, mode=space.mode, stream=stream,

@@ -1,106 +1,44 @@
-"""The Ray Tune trainable: one Tune trial is one sampled config, trained on every seed in lockstep in one process.
+"""The Ray Tune trainable: one Tune trial is one sampled config, trained on every seed in lockstep.
 
-Each Tune iteration (``step``) advances every seed by one epoch and returns one seed-aggregated result (the robust
-score), so the pruner compares configs, not seeds, and stops all seeds of a config together. Every seed writes its
-own folder of the experiment; a seed that already finished (a resumed experiment, a retried trial) is not trained
-again, and an unfinished one continues from its last checkpoint. ``reset_config`` lets Tune reuse the worker
-process for the next config, keeping imports and the tasks' data caches warm.
+The work itself is a :class:`~tune_sched.search.config_runner.ConfigRunner`; the trainable runs it in a process
+forked by the search's fork server when one serves this worker (:mod:`tune_sched.search.forkserver`), in its own
+process otherwise. ``reset_config`` lets Tune reuse the worker, and its training process, for the next config,
+keeping imports and the tasks' data caches warm.
 """
 
 from __future__ import annotations
 
-import functools
-import json
-from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ray import tune
 
-if TYPE_CHECKING:
-    from tune_sched.train.lockstep import Lockstep
+from tune_sched.search.config_runner import SearchContext
 
 __all__ = ["ConfigTrainable", "SearchContext"]
-
-
-@dataclass(frozen=True)
-class SearchContext:
-    """What every trial of one search shares (shipped to the workers once)."""
-
-    experiment_dir: str
-    seeds: tuple[int, ...]
-    metric: str
-    mode: str
-    threads: int = 1
-    save_every_s: float = 0.0
-    max_epochs: int | None = None
-    grid: tuple[dict[str, Any], ...] | None = None
 
 
 class ConfigTrainable(tune.Trainable):
     """Tune class trainable; ``config`` is ``{"run_config": {...}, ...}`` or ``{"grid_index": i}`` for grids."""
 
     def setup(self, config: dict[str, Any], ctx: SearchContext) -> None:  # type: ignore[override]
+        from tune_sched.search.forkserver import open_host
+
         self.ctx = ctx
-        self._start(config)
-
-    def _start(self, config: dict[str, Any]) -> None:
-        from tune_sched.config._yaml import dump_yaml
-        from tune_sched.config.run_config import RunConfig
-        from tune_sched.results.experiment import seed_dir
-        from tune_sched.results.io import atomic_write_text
-        from tune_sched.search.aggregate import STATUSES, SeedAggregate
-        from tune_sched.train.lockstep import Lockstep
-        from tune_sched.train.trial import TrialResult
-
-        ctx = self.ctx
-        raw = ctx.grid[config["grid_index"]] if ctx.grid is not None else config["run_config"]
-        run_config = RunConfig.from_dict(raw).with_overrides(max_epochs=ctx.max_epochs)
-        config_id = self.trial_id
-        base = Path(ctx.experiment_dir) / "trials" / config_id
-        base.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(base / "config.yaml",
-                          dump_yaml({k: v for k, v in run_config.to_dict().items() if k != "seed"}))
-        done: dict[int, TrialResult] = {}
-        for seed in ctx.seeds:
-            result_file = seed_dir(ctx.experiment_dir, config_id, seed) / "result.json"
-            if result_file.exists():
-                data = json.loads(result_file.read_text())
-                if data.get("status") in STATUSES:
-                    done[seed] = TrialResult(**data)
-        pending = [s for s in ctx.seeds if s not in done]
-        self.aggregate = SeedAggregate(ctx.seeds, metric=ctx.metric, mode=ctx.mode)
-        self.aggregate.finish(done)
-        # The seeds start at the first step, not here: Tune may set a trial up on a new worker and then hand it
-        # to a reused one instead, stopping the first without a step. That copy must not touch the seed folders.
-        self.lockstep: Lockstep | None = None
-        self._make_lockstep = functools.partial(
-            Lockstep, run_config, pending, {s: seed_dir(ctx.experiment_dir, config_id, s) for s in pending},
-            config_id=config_id, resume=True, num_threads=ctx.threads, save_every_s=ctx.save_every_s)
+        self.host = open_host(ctx)
+        self.host.start(ctx, config, self.trial_id)
 
     def step(self) -> dict[str, Any]:
-        if self.lockstep is None:
-            self.lockstep = self._make_lockstep()
-        reports = self.lockstep.step()
-        if reports:
-            self.aggregate.update(reports)
-        if self.lockstep.done:
-            self.aggregate.finish(self.lockstep.results)
-            return {**self.aggregate.report(), "all_seeds_finished": 1, "done": True}
-        return self.aggregate.report()
-
-    def _finish(self) -> None:
-        lockstep = getattr(self, "lockstep", None)
-        if lockstep is not None and not lockstep.done:
-            lockstep.stop()  # pruned: every seed stops at its current epoch end and records it
-        self.lockstep = None
+        return self.host.step()
 
     def cleanup(self) -> None:
-        self._finish()
+        host = getattr(self, "host", None)
+        if host is not None:
+            host.finish()
+            host.close()
 
     def reset_config(self, new_config: dict[str, Any]) -> bool:
-        self._finish()
-        self._start(new_config)
+        self.host.finish()
+        self.host.start(self.ctx, new_config, self.trial_id)
         return True
 
     def save_checkpoint(self, checkpoint_dir: str) -> dict[str, Any]:

@@ -1,0 +1,99 @@
+"""ConfigRunner: what one Tune trial does — one sampled config trained on every seed in lockstep — without Ray.
+
+Each ``step`` advances every seed by one epoch and returns one seed-aggregated result (the robust score), so the
+pruner compares configs, not seeds, and stops all seeds of a config together. Every seed writes its own folder of
+the experiment; a seed that already finished (a resumed experiment, a retried trial) is not trained again, and an
+unfinished one continues from its last checkpoint.
+
+The Tune trainable (:mod:`tune_sched.search.trainable`) drives a runner either in its own process or, through the
+fork server (:mod:`tune_sched.search.forkserver`), in a process forked from one that imported torch and Lightning
+once for the whole search. Nothing here imports Ray, so both run the same code.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tune_sched.train.lockstep import Lockstep
+
+__all__ = ["ConfigRunner", "SearchContext"]
+
+
+@dataclass(frozen=True)
+class SearchContext:
+    """What every trial of one search shares (shipped to the workers once).
+
+    ``forkserver``: the fork server's socket (``None``: each worker trains in its own process).
+    ``python``: the interpreter the fork server runs; a worker on another interpreter trains in its own process.
+    """
+
+    experiment_dir: str
+    seeds: tuple[int, ...]
+    metric: str
+    mode: str
+    threads: int = 1
+    save_every_s: float = 0.0
+    max_epochs: int | None = None
+    grid: tuple[dict[str, Any], ...] | None = None
+    forkserver: str | None = None
+    python: str | None = None
+
+
+class ConfigRunner:
+    """One config on every seed of ``ctx``; ``config`` is ``{"run_config": {...}, ...}`` or ``{"grid_index": i}``."""
+
+    def __init__(self, ctx: SearchContext, config: dict[str, Any], config_id: str) -> None:
+        from tune_sched.config._yaml import dump_yaml
+        from tune_sched.config.run_config import RunConfig
+        from tune_sched.results.experiment import seed_dir
+        from tune_sched.results.io import atomic_write_text
+        from tune_sched.search.aggregate import STATUSES, SeedAggregate
+        from tune_sched.train.lockstep import Lockstep
+        from tune_sched.train.trial import TrialResult
+
+        raw = ctx.grid[config["grid_index"]] if ctx.grid is not None else config["run_config"]
+        run_config = RunConfig.from_dict(raw).with_overrides(max_epochs=ctx.max_epochs)
+        base = Path(ctx.experiment_dir) / "trials" / config_id
+        base.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(base / "config.yaml",
+                          dump_yaml({k: v for k, v in run_config.to_dict().items() if k != "seed"}))
+        done: dict[int, TrialResult] = {}
+        for seed in ctx.seeds:
+            result_file = seed_dir(ctx.experiment_dir, config_id, seed) / "result.json"
+            if result_file.exists():
+                data = json.loads(result_file.read_text())
+                if data.get("status") in STATUSES:
+                    done[seed] = TrialResult(**data)
+        pending = [s for s in ctx.seeds if s not in done]
+        self.aggregate = SeedAggregate(ctx.seeds, metric=ctx.metric, mode=ctx.mode)
+        self.aggregate.finish(done)
+        # The seeds start at the first step, not here: Tune may set a trial up on a new worker and then hand it
+        # to a reused one instead, stopping the first without a step. That copy must not touch the seed folders.
+        self.lockstep: Lockstep | None = None
+        self._make_lockstep = functools.partial(
+            Lockstep, run_config, pending, {s: seed_dir(ctx.experiment_dir, config_id, s) for s in pending},
+            config_id=config_id, resume=True, num_threads=ctx.threads, save_every_s=ctx.save_every_s)
+
+    def step(self) -> dict[str, Any]:
+        """Train every live seed one more epoch; Tune's result for this iteration."""
+        if self.lockstep is None:
+            self.lockstep = self._make_lockstep()
+        reports = self.lockstep.step()
+        if reports:
+            self.aggregate.update(reports)
+        if self.lockstep.done:
+            self.aggregate.finish(self.lockstep.results)
+            return {**self.aggregate.report(), "all_seeds_finished": 1, "done": True}
+        return self.aggregate.report()
+
+    def finish(self) -> None:
+        """The trial ends (Tune stops it, or reuses the worker): unfinished seeds stop at their current epoch."""
+        lockstep = self.lockstep
+        if lockstep is not None and not lockstep.done:
+            lockstep.stop()  # pruned: every seed stops at its current epoch end and records it
+        self.lockstep = None

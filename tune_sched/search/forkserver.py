@@ -1,0 +1,281 @@
+"""The fork server: trials train in processes forked from one that imported torch and Lightning once per search.
+
+A Ray worker that starts a trial would otherwise import torch, Lightning, pyarrow and pandas itself: about 5 CPU
+seconds per worker, most of what a search of short trials costs over training the same configs by hand on a small
+machine (docs/BENCHMARKS.md). Instead, the search starts one *fork server* on the driver's machine as it starts
+(its imports overlap Ray's start-up), and each Tune worker on that machine asks it for a training process:
+
+- the worker connects to the server's Unix socket and passes its stdout and stderr (so the training process logs
+  where the worker logs) and its environment (Ray's ``CUDA_VISIBLE_DEVICES``, ``OMP_NUM_THREADS``, ...);
+- the server forks; the child runs a :class:`TrialHost` and serves the worker's calls (``start``, ``step``,
+  ``finish``) over the connection for as long as the worker lives, trial after trial when Tune reuses the worker;
+- the child ends when the worker closes the connection or dies (a thread watches the socket for the hang-up):
+  a worker killed mid-epoch takes its training with it, as when it trained itself. A child that dies (killed,
+  ``os._exit``) ends its worker, so Ray Tune sees the worker die and retries the trial as it always did.
+
+Only a machine where a trial could not tell the difference uses it: Linux (``fork``, ``POLLRDHUP``), a worker on
+the driver's machine and interpreter, and a search without GPUs (CUDA must never start in the server; GPU trials
+are long enough that the import does not matter). Anything else, or a server that failed to start, and the worker
+trains in its own process (:class:`TrialHost`), exactly as before; so does every worker of a search started
+with ``TUNE_SCHED_FORKSERVER=0``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pickle
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import traceback
+from collections.abc import Iterator
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from tune_sched.search.config_runner import ConfigRunner, SearchContext
+
+__all__ = ["OFF_SWITCH", "ForkedHost", "TrialHost", "forkserver", "forkserver_supported", "open_host"]
+
+PRELOAD = (
+    "torch", "pytorch_lightning", "pyarrow.parquet", "pandas",
+    "tune_sched.train.lockstep", "tune_sched.train.tasks.tiny", "tune_sched.build.lightning",
+    "tune_sched.results.experiment", "tune_sched.search.aggregate",
+)
+"""What the server imports before it forks: what every trial needs (a trial imports anything else itself)."""
+
+SOCKET_NAME = "fork.sock"
+OFF_SWITCH = "TUNE_SCHED_FORKSERVER"
+"""``TUNE_SCHED_FORKSERVER=0`` in the driver's environment: every worker trains in its own process."""
+
+
+def forkserver_supported() -> bool:
+    """This platform can fork trials (Linux), and the user did not turn it off (:data:`OFF_SWITCH`)."""
+    return (sys.platform.startswith("linux") and hasattr(os, "fork") and hasattr(select, "POLLRDHUP")
+            and os.environ.get(OFF_SWITCH, "1") != "0")
+
+
+# -- the trial's side ----------------------------------------------------------------------------------------------
+class TrialHost:
+    """Runs the trials of one Tune worker in this process, one :class:`ConfigRunner` at a time."""
+
+    def __init__(self) -> None:
+        self.runner: ConfigRunner | None = None
+
+    def start(self, ctx: SearchContext, config: dict[str, Any], config_id: str) -> None:
+        self.runner = ConfigRunner(ctx, config, config_id)
+
+    def step(self) -> dict[str, Any]:
+        assert self.runner is not None, "step() before start()"
+        return self.runner.step()
+
+    def finish(self) -> None:
+        if self.runner is not None:
+            self.runner.finish()
+        self.runner = None
+
+    def close(self) -> None:
+        return None
+
+
+class ForkedHost:
+    """A :class:`TrialHost` in a process forked by the fork server; the same methods, called over a socket."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        socket.send_fds(sock, [b"w"], [1, 2])  # where this worker's output goes (Ray: its log files)
+        self.channel = Connection(sock.detach())
+        self.pid: int | None = None
+        self.channel.send(dict(os.environ))
+        self.pid = self._receive()
+
+    def start(self, ctx: SearchContext, config: dict[str, Any], config_id: str) -> None:
+        self._call("start", ctx, config, config_id, cwd=os.getcwd())
+
+    def step(self) -> dict[str, Any]:
+        return self._call("step")
+
+    def finish(self) -> None:
+        self._call("finish")
+
+    def close(self) -> None:
+        self.channel.close()
+
+    def _call(self, op: str, *args: Any, cwd: str | None = None) -> Any:
+        try:
+            self.channel.send((op, args, cwd))
+        except OSError:
+            self._lost()
+        return self._receive()
+
+    def _receive(self) -> Any:
+        try:
+            status, value = self.channel.recv()
+        except (EOFError, OSError):
+            self._lost()
+        if status == "error":
+            raise value
+        return value
+
+    def _lost(self) -> None:
+        """The training process died: so does this worker, and Ray Tune retries the trial on a new one."""
+        sys.stdout.flush()
+        print(f"tune-sched: this worker's training process (pid {self.pid}) ended unexpectedly (killed, or out "
+              f"of memory); the worker exits so that Ray Tune retries the trial", file=sys.stderr, flush=True)
+        os._exit(1)
+
+
+def open_host(ctx: SearchContext) -> TrialHost | ForkedHost:
+    """A host for this worker's trials: a forked training process when the fork server serves this worker."""
+    if ctx.forkserver is None or ctx.python != sys.executable or not os.path.exists(ctx.forkserver):
+        return TrialHost()
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.connect(ctx.forkserver)
+        return ForkedHost(sock)
+    except (OSError, EOFError):  # the server is gone (or never finished starting): train here
+        sock.close()
+        return TrialHost()
+
+
+# -- the driver's side ---------------------------------------------------------------------------------------------
+@contextlib.contextmanager
+def forkserver(*, threads: int, log: Path, label: str) -> Iterator[str]:
+    """Start a fork server for this search; yield its socket's path; stop it on exit.
+
+    Its output goes to ``log``. It runs in a session of its own (a Ctrl-C in the terminal reaches the driver, not
+    the trials) and ends when this process closes its stdin: on exit, or when this process dies.
+    """
+    folder = tempfile.mkdtemp(prefix="tune-sched-")
+    path = os.path.join(folder, SOCKET_NAME)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    proc = None
+    try:
+        listener.bind(path)
+        listener.listen(64)
+        env = dict(os.environ)
+        env.setdefault("OMP_NUM_THREADS", str(threads))  # as Ray sets it for a worker of `threads` CPUs
+        env["PYTORCH_NVML_BASED_CUDA_CHECK"] = "1"  # torch.cuda.is_available() must not start CUDA before a fork
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with open(log, "ab") as err:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "tune_sched.search.forkserver", str(listener.fileno()), label],
+                stdin=subprocess.PIPE, stdout=err, stderr=err, pass_fds=[listener.fileno()], env=env,
+                start_new_session=True)
+        listener.close()
+        yield path
+    finally:
+        listener.close()
+        if proc is not None:
+            assert proc.stdin is not None
+            proc.stdin.close()
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:  # pragma: no cover - still importing: it never checked stdin
+                proc.kill()
+                proc.wait()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+# -- the server ----------------------------------------------------------------------------------------------------
+def serve(listener: socket.socket) -> None:
+    """Import :data:`PRELOAD`, then fork a training process for each connection until stdin closes."""
+    import importlib
+
+    for name in PRELOAD:
+        importlib.import_module(name)
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the children are reaped by the kernel
+    poller = select.poll()
+    poller.register(listener.fileno(), select.POLLIN)
+    poller.register(sys.stdin.fileno(), select.POLLIN)
+    while True:
+        for fd, _ in poller.poll():
+            if fd == sys.stdin.fileno():
+                if not os.read(fd, 1):
+                    return  # the driver is gone or done
+                continue
+            with contextlib.suppress(OSError):
+                _fork(listener)
+
+
+def _fork(listener: socket.socket) -> None:
+    conn, _ = listener.accept()
+    with conn:
+        _, fds, _, _ = socket.recv_fds(conn, 1, 2)
+        if len(fds) != 2:
+            return
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                listener.close()
+                code = _child(conn, fds)
+            except BaseException:  # noqa: BLE001 - report anything, then leave without running the server's exits
+                traceback.print_exc()
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(code)
+        for fd in fds:
+            os.close(fd)
+
+
+def _child(conn: socket.socket, fds: list[int]) -> int:
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # stopped by its worker, never by a terminal's Ctrl-C
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    for source, target in ((devnull, 0), *zip(fds, (1, 2))):
+        os.dup2(source, target)
+        os.close(source)
+    threading.Thread(target=_exit_with_worker, args=(conn.fileno(),), daemon=True, name="worker-watch").start()
+    channel = Connection(conn.detach())
+    os.environ.clear()
+    os.environ.update(channel.recv())
+    channel.send(("ok", os.getpid()))
+    host = TrialHost()
+    while True:
+        try:
+            op, args, cwd = channel.recv()
+        except EOFError:
+            return 0
+        try:
+            if cwd is not None:
+                os.chdir(cwd)
+            reply = ("ok", getattr(host, op)(*args))
+        except Exception as err:  # noqa: BLE001 - the worker raises it, as if it had trained itself
+            reply = ("error", _portable(err))
+        channel.send(reply)
+
+
+def _portable(err: Exception) -> Exception:
+    """``err`` with this process's traceback as a note (the worker's traceback shows where it was raised)."""
+    text = "".join(traceback.format_exception(err))
+    try:
+        copy = pickle.loads(pickle.dumps(err))
+    except Exception:  # noqa: BLE001 - an exception that does not pickle travels as its text
+        copy = RuntimeError(f"{type(err).__name__}: {err}")
+    copy.add_note(f"raised in the trial's training process (pid {os.getpid()}):\n{text}")
+    return copy
+
+
+def _exit_with_worker(fd: int) -> None:
+    """End this process as soon as the worker's end of the connection closes (the worker finished or died)."""
+    poller = select.poll()
+    poller.register(fd, select.POLLRDHUP)
+    while True:
+        for _, events in poller.poll():
+            if events & (select.POLLRDHUP | select.POLLHUP | select.POLLERR | select.POLLNVAL):
+                os._exit(0)
+
+
+def main(argv: list[str]) -> None:
+    serve(socket.socket(fileno=int(argv[0])))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
