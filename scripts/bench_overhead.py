@@ -16,9 +16,11 @@ alike:
     ``ray_reuse`` (optional): (c) with ``reuse_actors=True``.
 
 Prints every run, the ratios (b)/(a) and (c)/(a) of each round with their min / median / max, the start-up of (b)
-(launch to the first epoch result reaching Tune's driver), CPU seconds of each process tree, and (b)'s workers: peak
-RSS and PSS, and how many concurrent trials fit in a memory budget. ``--memory-trials K`` adds a check that a reused
-worker's memory does not grow: one worker trains K configs (1 seed, 2 epochs) in turn while its RSS is sampled.
+(launch to the first epoch result reaching Tune's driver), CPU seconds of each process tree by kind (driver, Ray's
+own processes, Ray workers, the fork server and the training processes it forks), and (b)'s trials' memory: peak
+RSS and PSS of each worker and its training process, and how many concurrent trials fit in a memory budget.
+``--memory-trials K`` adds a check that a reused worker's memory does not grow: one worker trains K configs
+(1 seed, 2 epochs) in turn while the RSS of the process that trains (its forked training process) is sampled.
 It checks that (a) and (b) trained identically (the same final val_loss for every config and seed).
 
 Process statistics come from ``/proc`` (Linux). GPU: ``--accelerator gpu`` trains every method on the GPU
@@ -56,6 +58,8 @@ if str(ROOT) not in sys.path:  # run from a checkout without installing the pack
     sys.path.insert(0, str(ROOT))
 METHODS = ("bare", "search", "search_attached", "ray", "ray_reuse")
 FIRST_RESULT_MARK = "BENCH_FIRST_RESULT"
+FORKSERVER = "tune_sched.search.forkserver"
+TRIAL_KINDS = ("worker", "trainer")  # the processes of a trial: its Ray worker and (forked) training process
 MEMORY_BUDGET_GIB = 24.0
 RAY_SYSTEM = ("gcs_server", "raylet", "dashboard", "log_monitor", "monitor.py", "DashboardAgent", "RuntimeEnvAgent",
               "ray::IDLE")
@@ -207,7 +211,7 @@ class ProcInfo:
     peak_rss_mb: float = 0.0
     peak_pss_mb: float = 0.0
     cpu_s: float = 0.0
-    samples: list[tuple[float, float]] = field(default_factory=list)  # (time, rss MB), workers only
+    samples: list[tuple[float, float]] = field(default_factory=list)  # (time, rss MB), trial processes only
 
 
 def _read(path: str) -> str:
@@ -242,10 +246,13 @@ def _status_kb(text: str, key: str) -> float:
     return 0.0
 
 
-def classify(cmd: str, *, root: bool) -> str:
-    """``driver`` (the launched process), ``worker`` (a Ray trial actor), or ``ray`` (Ray's own processes)."""
+def classify(cmd: str, *, root: bool, parent_is_root: bool) -> str:
+    """``driver`` (the launched process), ``worker`` (a Ray trial actor), ``forkserver`` (the search's fork server),
+    ``trainer`` (a training process it forked for a worker), or ``ray`` (Ray's own processes)."""
     if root:
         return "driver"
+    if FORKSERVER in cmd:  # a forked child keeps its server's command line
+        return "forkserver" if parent_is_root else "trainer"
     if cmd.startswith("ray::") and not any(name in cmd for name in RAY_SYSTEM):
         return "worker"
     return "ray"
@@ -308,12 +315,13 @@ class TreeSampler:
         if info is None:
             info = self.procs[pid] = ProcInfo(pid, cmd)
         if info.kind != "worker":  # a worker renames itself (ray::IDLE -> ray::ConfigTrainable) and stays one
-            info.cmd, info.kind = cmd, classify(cmd, root=pid == self.root)
+            parent = int(stat.rsplit(")", 1)[1].split()[1])
+            info.cmd, info.kind = cmd, classify(cmd, root=pid == self.root, parent_is_root=parent == self.root)
         info.cpu_s = max(info.cpu_s, self._cpu(stat) - self._base.get(pid, 0.0))
         info.peak_rss_mb = max(info.peak_rss_mb, _status_kb(status, "VmHWM") / 1024)
-        if info.kind == "worker":
+        if info.kind in TRIAL_KINDS:
             info.samples.append((now, _status_kb(status, "VmRSS") / 1024))
-            if pss:
+            if pss or not info.peak_pss_mb:  # every few samples, and at once for a new process
                 info.peak_pss_mb = max(info.peak_pss_mb, _status_kb(_read(f"/proc/{pid}/smaps_rollup"), "Pss") / 1024)
 
 
@@ -379,11 +387,11 @@ def run_method(method: str, rnd: int, args: argparse.Namespace, work: Path, conf
     run = Run(method, rnd, wall, sum(p.cpu_s for p in procs), code)
     for p in procs:
         run.cpu_s_by_kind[p.kind] = round(run.cpu_s_by_kind.get(p.kind, 0.0) + p.cpu_s, 2)
-    run.workers = [{"pid": p.pid, "cmd": p.cmd[:60], "peak_rss_mb": round(p.peak_rss_mb, 1),
+    run.workers = [{"pid": p.pid, "kind": p.kind, "cmd": p.cmd[:60], "peak_rss_mb": round(p.peak_rss_mb, 1),
                     "peak_pss_mb": round(p.peak_pss_mb, 1), "cpu_s": round(p.cpu_s, 2)}
-                   for p in procs if p.kind == "worker"]
+                   for p in procs if p.kind in TRIAL_KINDS]
     run.driver_peak_rss_mb = max((p.peak_rss_mb for p in procs if p.kind == "driver"), default=0.0)
-    run.ray_system_peak_rss_mb = sum(p.peak_rss_mb for p in procs if p.kind == "ray")
+    run.ray_system_peak_rss_mb = sum(p.peak_rss_mb for p in procs if p.kind in ("ray", "forkserver"))
     text = log.read_text(errors="replace")
     for line in text.splitlines():
         if line.startswith(FIRST_RESULT_MARK):
@@ -454,9 +462,11 @@ def memory_check(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     wall, code, sampler, _ = run_process(argv, work / "memory.log", cwd=work)
     stop.set()
     counter.join()
-    workers = [p for p in sampler.procs.values() if p.kind == "worker"]
+    # the process that trains: the forked training process, or the worker itself without a fork server
+    kind = "trainer" if any(p.kind == "trainer" for p in sampler.procs.values()) else "worker"
+    workers = [p for p in sampler.procs.values() if p.kind == kind]
     result: dict[str, Any] = {"trials": args.memory_trials, "wall_s": round(wall, 1), "returncode": code,
-                              "worker_processes": len(workers)}
+                              "measured": kind, "processes": len(workers)}
     if not workers or not done_at:
         return result
     series = [(t, rss) for w in workers for t, rss in w.samples]
@@ -528,17 +538,22 @@ def summarize(runs: list[Run], methods: Sequence[str]) -> dict[str, Any]:
                       if b.method == "bare" and b.round == r.round and b.returncode == 0]
             if ratios:
                 entry["ratio_to_bare"] = _spread(ratios)
-        workers = [w for r in mine for w in r.workers]
+        workers = [w for r in mine for w in r.workers if w["kind"] == "worker"]
         if workers:
-            rss = max(w["peak_rss_mb"] for w in workers)
-            pss = max(w["peak_pss_mb"] for w in workers)
+            trainers = [w for r in mine for w in r.workers if w["kind"] == "trainer"]
             base = statistics.median(r.driver_peak_rss_mb + r.ray_system_peak_rss_mb for r in mine)
-            entry["worker_peak_rss_mb"] = rss
-            entry["worker_peak_pss_mb"] = pss
-            entry["workers_per_run"] = statistics.median(len(r.workers) for r in mine)
+            entry["worker_peak_rss_mb"] = max(w["peak_rss_mb"] for w in workers)
+            entry["worker_peak_pss_mb"] = max(w["peak_pss_mb"] for w in workers)
+            entry["workers_per_run"] = statistics.median(
+                sum(w["kind"] == "worker" for w in r.workers) for r in mine)
+            if trainers:  # forked training processes share the fork server's pages: PSS splits those fairly
+                entry["trainer_peak_rss_mb"] = max(w["peak_rss_mb"] for w in trainers)
+                entry["trainer_peak_pss_mb"] = max(w["peak_pss_mb"] for w in trainers)
+            per_trial = entry["worker_peak_pss_mb"] + entry.get("trainer_peak_pss_mb", 0.0)
+            entry["trial_pss_mb"] = round(per_trial, 1)
             entry["driver_and_ray_rss_mb"] = round(base, 1)
             entry[f"concurrent_trials_in_{MEMORY_BUDGET_GIB:g}_gib"] = int(
-                (MEMORY_BUDGET_GIB * 1024 - base) // rss) if rss else None
+                (MEMORY_BUDGET_GIB * 1024 - base) // per_trial) if per_trial else None
         out[method] = entry
     return out
 
@@ -574,10 +589,13 @@ def print_report(summary: dict[str, Any], runs: list[Run], info: dict[str, Any])
             print(f"{method}: launch to first epoch result {f['min']:.1f} / {f['median']:.1f} / {f['max']:.1f} s "
                   "(min / median / max)")
         if "worker_peak_rss_mb" in entry:
+            trainer = (f"; its training process (forked) peak RSS {entry['trainer_peak_rss_mb']:.0f} MB, PSS "
+                       f"{entry['trainer_peak_pss_mb']:.0f} MB" if "trainer_peak_pss_mb" in entry else "")
             print(f"{method}: {entry['workers_per_run']:g} workers per run; worker peak RSS "
-                  f"{entry['worker_peak_rss_mb']:.0f} MB, PSS {entry['worker_peak_pss_mb']:.0f} MB; driver + Ray's "
-                  f"processes {entry['driver_and_ray_rss_mb']:.0f} MB RSS; concurrent trials in "
-                  f"{MEMORY_BUDGET_GIB:g} GiB: {entry[f'concurrent_trials_in_{MEMORY_BUDGET_GIB:g}_gib']}")
+                  f"{entry['worker_peak_rss_mb']:.0f} MB, PSS {entry['worker_peak_pss_mb']:.0f} MB{trainer}; "
+                  f"driver + Ray's processes (+ fork server) {entry['driver_and_ray_rss_mb']:.0f} MB RSS; "
+                  f"concurrent trials in {MEMORY_BUDGET_GIB:g} GiB (by PSS per trial): "
+                  f"{entry[f'concurrent_trials_in_{MEMORY_BUDGET_GIB:g}_gib']}")
 
 
 # -- main --------------------------------------------------------------------------------------------------------
