@@ -192,9 +192,9 @@ def child_search(argv: list[str]) -> None:
         cls.on_trial_result = on_trial_result
 
     threading.Thread(target=mark_first_result, daemon=True).start()
-    from tune_sched.cli import main
+    from tune_sched.cli import console_main
 
-    sys.exit(main(["search", *argv]))
+    console_main(["search", *argv])
 
 
 CHILDREN = {"_bare": child_bare, "_ray": child_ray}

@@ -7,15 +7,17 @@ fast.
 from __future__ import annotations
 
 import argparse
+import gc
 import shutil
 import sys
 import traceback
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from tune_sched.errors import UsageError
 
-__all__ = ["main"]
+__all__ = ["console_main", "main"]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -295,5 +297,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+def console_main(argv: Sequence[str] | None = None) -> NoReturn:
+    """The ``tune-sched`` command: :func:`main`, then exit without the interpreter's final garbage collection.
+
+    After a search, that collection walks every object Ray, Tune and pandas created (about a second on 2 cores,
+    docs/BENCHMARKS.md) only to free memory the exit frees anyway. ``gc.freeze()`` leaves them out of it; exit
+    handlers still run. Programs calling :func:`main` keep their collector as it was.
+    """
+    code = main(argv)
+    gc.freeze()
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    console_main()

@@ -46,7 +46,7 @@ __all__ = ["OFF_SWITCH", "ForkedHost", "TrialHost", "forkserver", "forkserver_su
 PRELOAD = (
     "torch", "pytorch_lightning", "pyarrow.parquet", "pandas",
     "tune_sched.train.lockstep", "tune_sched.train.tasks.tiny", "tune_sched.build.lightning",
-    "tune_sched.results.experiment", "tune_sched.search.aggregate",
+    "tune_sched.results.experiment", "tune_sched.search.aggregate", "tune_sched.analysis.score",
 )
 """What the server imports before it forks: what every trial needs (a trial imports anything else itself)."""
 
@@ -275,6 +275,9 @@ def _exit_with_worker(fd: int) -> None:
 
 def main(argv: list[str]) -> None:
     serve(socket.socket(fileno=int(argv[0])))
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)  # nothing to clean up, and tearing down torch and Lightning takes seconds
 
 
 if __name__ == "__main__":
