@@ -126,10 +126,23 @@ def _quiet() -> None:
 
 # -- the child processes (one per measured run) ------------------------------------------------------------------
 def child_bare(configs_file: str, seeds: str, out: str) -> None:
-    """(a): every config on every seed, one after another; writes their final val_loss."""
+    """(a): every config on every seed, one after another; writes their final val_loss.
+
+    Prints a timestamp at its first epoch end: the bare loop's own time to a first result, for comparison with (b)'s.
+    """
     _quiet()
+    import pytorch_lightning as pl
+
+    class FirstEpoch(pl.Callback):
+        seen = False
+
+        def on_train_epoch_end(self, trainer: Any, module: Any) -> None:
+            if not FirstEpoch.seen:
+                FirstEpoch.seen = True
+                print(f"{FIRST_RESULT_MARK} {time.time():.3f}", flush=True)
+
     configs = json.loads(Path(configs_file).read_text())
-    finals = [[plain_fit(config, int(s)) for s in seeds.split(",")] for config in configs]
+    finals = [[plain_fit(config, int(s), callbacks=[FirstEpoch()]) for s in seeds.split(",")] for config in configs]
     Path(out).write_text(json.dumps(finals))
 
 
@@ -534,10 +547,14 @@ def summarize(runs: list[Run], methods: Sequence[str]) -> dict[str, Any]:
         if firsts:
             entry["first_result_s"] = _spread(firsts)
         if method != "bare":
-            ratios = [r.wall_s / b.wall_s for r in mine for b in runs
-                      if b.method == "bare" and b.round == r.round and b.returncode == 0]
+            bares = {b.round: b for b in runs if b.method == "bare" and b.returncode == 0}
+            ratios = [r.wall_s / bares[r.round].wall_s for r in mine if r.round in bares]
             if ratios:
                 entry["ratio_to_bare"] = _spread(ratios)
+            first_ratios = [r.first_result_s / bares[r.round].first_result_s for r in mine
+                            if r.round in bares and r.first_result_s and bares[r.round].first_result_s]
+            if first_ratios:
+                entry["first_result_ratio_to_bare"] = _spread(first_ratios)
         workers = [w for r in mine for w in r.workers if w["kind"] == "worker"]
         if workers:
             trainers = [w for r in mine for w in r.workers if w["kind"] == "trainer"]
@@ -586,8 +603,11 @@ def print_report(summary: dict[str, Any], runs: list[Run], info: dict[str, Any])
     for method, entry in summary.items():
         if "first_result_s" in entry:
             f = entry["first_result_s"]
+            ratio = entry.get("first_result_ratio_to_bare")
+            vs = (f"; ratio to bare's first epoch {ratio['min']:.2f} / {ratio['median']:.2f} / {ratio['max']:.2f}"
+                  if ratio else "")
             print(f"{method}: launch to first epoch result {f['min']:.1f} / {f['median']:.1f} / {f['max']:.1f} s "
-                  "(min / median / max)")
+                  f"(min / median / max){vs}")
         if "worker_peak_rss_mb" in entry:
             trainer = (f"; its training process (forked) peak RSS {entry['trainer_peak_rss_mb']:.0f} MB, PSS "
                        f"{entry['trainer_peak_pss_mb']:.0f} MB" if "trainer_peak_pss_mb" in entry else "")
