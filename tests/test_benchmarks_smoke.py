@@ -28,6 +28,7 @@ def test_bench_overhead_runs_the_bare_loop_and_the_search_on_the_same_configs(tm
     assert data["same_training"] is True  # identical work: the same final val_loss
     search = data["summary"]["search"]
     assert search["ratio_to_bare"]["n"] == 1 and search["first_result_s"]["n"] == 1
+    assert data["summary"]["bare"]["first_result_s"]["n"] == 1 and search["first_result_ratio_to_bare"]["n"] == 1
     assert search["workers_per_run"] == 1 and search["worker_peak_rss_mb"] > 0
     assert search["trainer_peak_pss_mb"] > 0, "the worker trained in a process forked by the fork server"
     assert "ratio to bare" in done.stdout
