@@ -61,11 +61,18 @@ def test_the_checker_finds_unsafe_loading():
     assert _unsafe_uses("import yaml\nyaml.safe_load(s)\nyaml.safe_dump(d)\n") == []
 
 
+PICKLES_BETWEEN_OWN_PROCESSES = {"tune_sched/search/forkserver.py": ["import pickle"]}
+"""The one module allowed pickles: a Ray worker and the training process forked for it exchange calls over a socket
+in a directory only the user can enter (tests/search/test_forkserver.py checks it), as Ray's own channels do. No
+file is ever read as a pickle."""
+
+
 def test_the_package_never_loads_yaml_unsafely_or_pickles():
     sources = sorted(PACKAGE.rglob("*.py"))
     assert len(sources) > 50
     found = {str(p.relative_to(ROOT)): _unsafe_uses(p.read_text(encoding="utf-8")) for p in sources}
-    assert {path: uses for path, uses in found.items() if uses} == {}
+    found = {path: [use.split(" (line")[0] for use in uses] for path, uses in found.items() if uses}
+    assert found == PICKLES_BETWEEN_OWN_PROCESSES
 
 
 @pytest.mark.parametrize("tagged", [

@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
+import stat
 import subprocess
 import sys
 import textwrap
@@ -60,6 +62,10 @@ def results(experiment: Path) -> dict[str, dict]:
     return {p.parent.name: json.loads(p.read_text()) for p in sorted(experiment.glob("trials/*/seed=*/result.json"))}
 
 
+def test_only_this_user_can_reach_the_server(server):
+    assert stat.S_IMODE(os.stat(os.path.dirname(server)).st_mode) == 0o700
+
+
 def test_a_forked_process_trains_a_config_exactly_as_this_process(tmp_path, server):
     ctx = context(tmp_path / "forked", server)
     host = open_host(ctx)
@@ -95,6 +101,21 @@ def test_without_a_usable_server_the_worker_trains_itself(tmp_path, server):
     other_python = SearchContext(experiment_dir=str(tmp_path), seeds=(0,), metric="val_loss", mode="min",
                                  forkserver=server, python=sys.executable + "-other")
     assert type(open_host(other_python)) is TrialHost
+    dead = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)  # a socket file nobody listens on any more
+    dead.bind(str(tmp_path / "dead.sock"))
+    dead.close()
+    assert type(open_host(context(tmp_path, str(tmp_path / "dead.sock")))) is TrialHost
+
+
+def test_a_server_that_never_answers_is_given_up_on(tmp_path):
+    stuck = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)  # listens, never accepts (e.g. still importing)
+    stuck.bind(str(tmp_path / "stuck.sock"))
+    stuck.listen(1)
+    client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    client.connect(str(tmp_path / "stuck.sock"))
+    with pytest.raises(ConnectionError, match="no training process from the fork server within 0.2 s"):
+        ForkedHost(client, timeout_s=0.2)
+    stuck.close()
 
 
 WORKER = textwrap.dedent("""

@@ -37,7 +37,7 @@ import traceback
 from collections.abc import Iterator
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from tune_sched.search.config_runner import ConfigRunner, SearchContext
 
@@ -51,6 +51,8 @@ PRELOAD = (
 """What the server imports before it forks: what every trial needs (a trial imports anything else itself)."""
 
 SOCKET_NAME = "fork.sock"
+HANDSHAKE_TIMEOUT_S = 300.0
+"""How long a worker waits for its training process (the server may still be importing on a busy machine)."""
 OFF_SWITCH = "TUNE_SCHED_FORKSERVER"
 """``TUNE_SCHED_FORKSERVER=0`` in the driver's environment: every worker trains in its own process."""
 
@@ -87,12 +89,15 @@ class TrialHost:
 class ForkedHost:
     """A :class:`TrialHost` in a process forked by the fork server; the same methods, called over a socket."""
 
-    def __init__(self, sock: socket.socket) -> None:
+    def __init__(self, sock: socket.socket, *, timeout_s: float = HANDSHAKE_TIMEOUT_S) -> None:
+        """Ask the server for a training process; ``ConnectionError`` if none answers within ``timeout_s``."""
         socket.send_fds(sock, [b"w"], [1, 2])  # where this worker's output goes (Ray: its log files)
         self.channel = Connection(sock.detach())
-        self.pid: int | None = None
         self.channel.send(dict(os.environ))
-        self.pid = self._receive()
+        if not self.channel.poll(timeout_s):  # the server is still importing, or stuck
+            self.channel.close()
+            raise ConnectionError(f"no training process from the fork server within {timeout_s:g} s")
+        _, self.pid = self.channel.recv()  # EOFError: the server is gone
 
     def start(self, ctx: SearchContext, config: dict[str, Any], config_id: str) -> None:
         self._call("start", ctx, config, config_id, cwd=os.getcwd())
@@ -122,7 +127,7 @@ class ForkedHost:
             raise value
         return value
 
-    def _lost(self) -> None:
+    def _lost(self) -> NoReturn:
         """The training process died: so does this worker, and Ray Tune retries the trial on a new one."""
         sys.stdout.flush()
         print(f"tune-sched: this worker's training process (pid {self.pid}) ended unexpectedly (killed, or out "
@@ -138,35 +143,39 @@ def open_host(ctx: SearchContext) -> TrialHost | ForkedHost:
     try:
         sock.connect(ctx.forkserver)
         return ForkedHost(sock)
-    except (OSError, EOFError):  # the server is gone (or never finished starting): train here
+    except (OSError, EOFError):  # no server answered (gone, never started, stuck): train here
         sock.close()
         return TrialHost()
 
 
 # -- the driver's side ---------------------------------------------------------------------------------------------
 @contextlib.contextmanager
-def forkserver(*, threads: int, log: Path, label: str) -> Iterator[str]:
-    """Start a fork server for this search; yield its socket's path; stop it on exit.
+def forkserver(*, threads: int, log: Path, label: str) -> Iterator[str | None]:
+    """Start a fork server for this search; yield its socket's path (``None`` if it cannot start); stop it on exit.
 
     Its output goes to ``log``. It runs in a session of its own (a Ctrl-C in the terminal reaches the driver, not
-    the trials) and ends when this process closes its stdin: on exit, or when this process dies.
+    the trials) and ends when this process closes its stdin: on exit, or when this process dies. Its socket lies
+    in a fresh directory only this user can enter.
     """
     folder = tempfile.mkdtemp(prefix="tune-sched-")
     path = os.path.join(folder, SOCKET_NAME)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     proc = None
     try:
-        listener.bind(path)
-        listener.listen(64)
-        env = dict(os.environ)
-        env.setdefault("OMP_NUM_THREADS", str(threads))  # as Ray sets it for a worker of `threads` CPUs
-        env["PYTORCH_NVML_BASED_CUDA_CHECK"] = "1"  # torch.cuda.is_available() must not start CUDA before a fork
-        log.parent.mkdir(parents=True, exist_ok=True)
-        with open(log, "ab") as err:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "tune_sched.search.forkserver", str(listener.fileno()), label],
-                stdin=subprocess.PIPE, stdout=err, stderr=err, pass_fds=[listener.fileno()], env=env,
-                start_new_session=True)
+        try:
+            listener.bind(path)
+            listener.listen(64)
+            env = dict(os.environ)
+            env.setdefault("OMP_NUM_THREADS", str(threads))  # as Ray sets it for a worker of `threads` CPUs
+            env["PYTORCH_NVML_BASED_CUDA_CHECK"] = "1"  # torch.cuda.is_available() must not start CUDA (fork)
+            log.parent.mkdir(parents=True, exist_ok=True)
+            with open(log, "ab") as err:
+                proc = subprocess.Popen(
+                    [sys.executable, "-m", "tune_sched.search.forkserver", str(listener.fileno()), label],
+                    stdin=subprocess.PIPE, stdout=err, stderr=err, pass_fds=[listener.fileno()], env=env,
+                    start_new_session=True)
+        except OSError:  # e.g. a socket path too long for TMPDIR: the workers train in their own processes
+            path = None
         listener.close()
         yield path
     finally:
