@@ -65,7 +65,8 @@ def run_search(
     print(f"search: {space.num_configs if total is None else total} configs x {len(space.seeds)} seeds "
           f"-> {experiment}", file=stream, flush=True)
     with contextlib.ExitStack() as stack:
-        # A private cluster is on this machine: its fork server starts first, importing while Ray starts.
+        # The fork server imports torch and Lightning once for the workers on this machine. A private cluster's
+        # starts before Ray, so that its imports overlap Ray's start; an existing cluster's, if it has a node here.
         private = address is None and not _ray_running()
         fork = _start_forkserver(stack, space, experiment) if private else None
         stack.enter_context(ray_session(address))
