@@ -83,6 +83,48 @@ def test_a_forked_process_trains_a_config_exactly_as_this_process(tmp_path, serv
     wait_for(lambda: not alive(host.pid), timeout=10, what="the training process to end with its connection")
 
 
+def test_the_training_process_has_the_workers_cwd_environment_and_import_path(tmp_path, server, monkeypatch):
+    out, extra = tmp_path / "probe.json", str(tmp_path / "extra-path")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TUNE_SCHED_PROBE", "from the worker")
+    monkeypatch.syspath_prepend(extra)
+    ctx = context(tmp_path, server)
+    host = open_host(ctx)
+    try:
+        host.start(ctx, {"run_config": {"module": "tests.search.user_modules:Probe", "module_kwargs":
+                                        {"out": str(out)}, "trainer": {"max_epochs": 1}}}, "probe")
+        host.step()
+    finally:
+        host.close()
+    seen = json.loads(out.read_text())
+    assert seen["pid"] == host.pid != os.getpid()
+    assert (seen["cwd"], seen["env"], seen["sys_path"][0]) == (str(tmp_path), "from the worker", extra)
+
+
+def test_a_server_running_another_copy_of_tune_sched_is_not_used(tmp_path, server, monkeypatch):
+    import tune_sched
+
+    monkeypatch.setattr(tune_sched, "__file__", str(tmp_path / "elsewhere" / "__init__.py"))
+    assert type(open_host(context(tmp_path, server))) is TrialHost
+
+
+class NeedsTwo(Exception):
+    def __init__(self, a: str, *, b: str) -> None:
+        super().__init__(a)
+        self.b = b
+
+
+def test_an_exception_that_does_not_unpickle_arrives_as_its_text():
+    from tune_sched.search.forkserver import _portable
+
+    try:
+        raise NeedsTwo("bad value", b="x")
+    except NeedsTwo as err:
+        copy = _portable(err)
+    assert type(copy) is RuntimeError and str(copy) == "NeedsTwo: bad value"
+    assert "raised in the trial's training process" in copy.__notes__[0] and "NeedsTwo" in copy.__notes__[0]
+
+
 def test_an_error_is_raised_in_the_worker_with_its_type_and_where_it_happened(tmp_path, server):
     ctx = context(tmp_path, server)
     host = open_host(ctx)
@@ -177,5 +219,6 @@ def test_the_server_ends_with_its_driver(tmp_path):
     assert len(forkserver_processes(tmp_path)) == 1
     proc.kill()  # no chance to clean up: the server notices its stdin close
     proc.wait()
-    wait_for(lambda: not forkserver_processes(tmp_path), timeout=60,
+    wait_for(lambda: not forkserver_processes(tmp_path), timeout=120,
              what="the fork server to exit after its driver died")
+    assert not os.path.exists(path), "the server removed its socket"

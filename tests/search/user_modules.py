@@ -16,7 +16,7 @@ from torch import nn
 
 from tune_sched.train.tasks.examples import ExampleRegressor
 
-__all__ = ["FAULTS", "Faulty"]
+__all__ = ["FAULTS", "Faulty", "Probe"]
 
 FAULTS = ("none", "worse", "crash", "nan", "oom", "kill", "die")
 """What :class:`Faulty` does:
@@ -80,3 +80,15 @@ class Faulty(ExampleRegressor):
             while time.monotonic() < deadline:
                 time.sleep(0.05)
             os.kill(os.getpid(), signal.SIGKILL)
+
+
+class Probe(ExampleRegressor):
+    """ExampleRegressor that writes where it was built (cwd, ``TUNE_SCHED_PROBE`` and ``sys.path``) to ``out``."""
+
+    def __init__(self, *, out: str, **kwargs: int) -> None:
+        import json
+        import sys
+
+        super().__init__(**{"n_train": 16, "n_val": 8, "batch_size": 4, **kwargs})
+        Path(out).write_text(json.dumps({"cwd": os.getcwd(), "env": os.environ.get("TUNE_SCHED_PROBE"),
+                                         "sys_path": sys.path, "pid": os.getpid()}))

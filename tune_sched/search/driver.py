@@ -86,8 +86,11 @@ def _driver_node_in_cluster() -> bool:
     """Whether the cluster this driver is attached to has a node on this machine (its workers can fork here)."""
     import ray
 
-    here = ray.util.get_node_ip_address()
-    return any(node.get("Alive") and node.get("NodeManagerAddress") == here for node in ray.nodes())
+    try:
+        here = ray.util.get_node_ip_address()
+        return any(node.get("Alive") and node.get("NodeManagerAddress") == here for node in ray.nodes())
+    except Exception:  # noqa: BLE001 - only an optimisation: without it every worker trains in its own process
+        return False
 
 
 def _start_forkserver(stack: contextlib.ExitStack, space: SearchSpace, experiment: Path) -> str | None:

@@ -6,7 +6,9 @@ machine (docs/BENCHMARKS.md). Instead, the search starts one *fork server* on th
 (its imports overlap Ray's start-up), and each Tune worker on that machine asks it for a training process:
 
 - the worker connects to the server's Unix socket and passes its stdout and stderr (so the training process logs
-  where the worker logs) and its environment (Ray's ``CUDA_VISIBLE_DEVICES``, ``OMP_NUM_THREADS``, ...);
+  where the worker logs), its environment (Ray's ``CUDA_VISIBLE_DEVICES``, ``OMP_NUM_THREADS``, ...) and its
+  ``sys.path`` (so ``module: pkg.mod:Class`` imports what the worker would); it sends its working directory with
+  every trial (Tune changes it);
 - the server forks; the child runs a :class:`TrialHost` and serves the worker's calls (``start``, ``step``,
   ``finish``) over the connection for as long as the worker lives, trial after trial when Tune reuses the worker;
 - the child ends when the worker closes the connection or dies (a thread watches the socket for the hang-up):
@@ -14,15 +16,16 @@ machine (docs/BENCHMARKS.md). Instead, the search starts one *fork server* on th
   ``os._exit``) ends its worker, so Ray Tune sees the worker die and retries the trial as it always did.
 
 Only a machine where a trial could not tell the difference uses it: Linux (``fork``, ``POLLRDHUP``), a worker on
-the driver's machine and interpreter, and a search without GPUs (CUDA must never start in the server; GPU trials
-are long enough that the import does not matter). Anything else, or a server that failed to start, and the worker
-trains in its own process (:class:`TrialHost`), exactly as before; so does every worker of a search started
-with ``TUNE_SCHED_FORKSERVER=0``.
+the driver's machine, interpreter and copy of tune_sched, and a search without GPUs (CUDA must never start in the
+server; GPU trials are long enough that the import does not matter). Anything else, or a server that failed to
+start or does not answer, and the worker trains in its own process (:class:`TrialHost`), exactly as before; so
+does every worker of a search started with ``TUNE_SCHED_FORKSERVER=0``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import pickle
 import select
@@ -53,6 +56,8 @@ PRELOAD = (
 SOCKET_NAME = "fork.sock"
 HANDSHAKE_TIMEOUT_S = 300.0
 """How long a worker waits for its training process (the server may still be importing on a busy machine)."""
+SEND_TIMEOUT_S = 30.0
+"""How long connecting and handing over the worker's output may take (both sides)."""
 OFF_SWITCH = "TUNE_SCHED_FORKSERVER"
 """``TUNE_SCHED_FORKSERVER=0`` in the driver's environment: every worker trains in its own process."""
 
@@ -90,14 +95,29 @@ class ForkedHost:
     """A :class:`TrialHost` in a process forked by the fork server; the same methods, called over a socket."""
 
     def __init__(self, sock: socket.socket, *, timeout_s: float = HANDSHAKE_TIMEOUT_S) -> None:
-        """Ask the server for a training process; ``ConnectionError`` if none answers within ``timeout_s``."""
+        """Ask the server for a training process for this worker (its output, environment and import path).
+
+        ``ConnectionError`` when none answers within ``timeout_s``, or the one that answers runs another copy of
+        tune_sched; ``EOFError`` when the server is gone.
+        """
+        import tune_sched
+
+        sock.settimeout(SEND_TIMEOUT_S)
         socket.send_fds(sock, [b"w"], [1, 2])  # where this worker's output goes (Ray: its log files)
+        sock.settimeout(None)
         self.channel = Connection(sock.detach())
-        self.channel.send(dict(os.environ))
-        if not self.channel.poll(timeout_s):  # the server is still importing, or stuck
+        self.pid: int | None = None
+        try:
+            self.channel.send({"env": dict(os.environ), "sys_path": list(sys.path), "package": tune_sched.__file__})
+            if not self.channel.poll(timeout_s):  # the server is still importing, or stuck
+                raise ConnectionError(f"no training process from the fork server within {timeout_s:g} s")
+            status, value = self.channel.recv()
+            if status != "ok":
+                raise ConnectionError(value)
+            self.pid = value
+        except BaseException:
             self.channel.close()
-            raise ConnectionError(f"no training process from the fork server within {timeout_s:g} s")
-        _, self.pid = self.channel.recv()  # EOFError: the server is gone
+            raise
 
     def start(self, ctx: SearchContext, config: dict[str, Any], config_id: str) -> None:
         self._call("start", ctx, config, config_id, cwd=os.getcwd())
@@ -141,10 +161,11 @@ def open_host(ctx: SearchContext) -> TrialHost | ForkedHost:
         return TrialHost()
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
+        sock.settimeout(SEND_TIMEOUT_S)
         sock.connect(ctx.forkserver)
         return ForkedHost(sock)
-    except (OSError, EOFError):  # no server answered (gone, never started, stuck): train here
-        sock.close()
+    except (OSError, EOFError):  # no server answered (gone, never started, stuck, another copy): train here
+        sock.close()  # (a no-op once ForkedHost took the socket over; it closes its own)
         return TrialHost()
 
 
@@ -180,14 +201,11 @@ def forkserver(*, threads: int, log: Path, label: str) -> Iterator[str | None]:
         yield path
     finally:
         listener.close()
-        if proc is not None:
+        if proc is not None:  # it holds no state: stop it at once (its children belong to their workers)
             assert proc.stdin is not None
             proc.stdin.close()
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:  # pragma: no cover - still importing: it never checked stdin
-                proc.kill()
-                proc.wait()
+            proc.kill()
+            proc.wait()
         shutil.rmtree(folder, ignore_errors=True)
 
 
@@ -214,37 +232,57 @@ def serve(listener: socket.socket) -> None:
 
 def _fork(listener: socket.socket) -> None:
     conn, _ = listener.accept()
+    fds: list[int] = []
     with conn:
-        _, fds, _, _ = socket.recv_fds(conn, 1, 2)
-        if len(fds) != 2:
-            return
-        pid = os.fork()
-        if pid == 0:
-            code = 1
-            try:
-                listener.close()
-                code = _child(conn, fds)
-            except BaseException:  # noqa: BLE001 - report anything, then leave without running the server's exits
-                traceback.print_exc()
-            finally:
-                sys.stdout.flush()
-                sys.stderr.flush()
-                os._exit(code)
-        for fd in fds:
-            os.close(fd)
+        try:
+            conn.settimeout(SEND_TIMEOUT_S)  # a client that connects and sends nothing must not stall the others
+            _, fds, _, _ = socket.recv_fds(conn, 1, 2)
+            conn.settimeout(None)
+            if len(fds) != 2:
+                return
+            sys.stdout.flush()
+            sys.stderr.flush()
+            pid = os.fork()
+            if pid == 0:
+                code = 1
+                try:
+                    listener.close()
+                    code = _child(conn, fds)
+                except BaseException:  # noqa: BLE001 - report anything, then leave without the server's exits
+                    traceback.print_exc()
+                finally:
+                    sys.stdout.flush()
+                    sys.stderr.flush()
+                    os._exit(code)
+        finally:
+            for fd in fds:  # the child has its own copies
+                os.close(fd)
 
 
 def _child(conn: socket.socket, fds: list[int]) -> int:
+    """The training process: take over the worker's output, environment and import path, then serve its calls."""
+    import importlib
+
+    import tune_sched
+
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # stopped by its worker, never by a terminal's Ctrl-C
     devnull = os.open(os.devnull, os.O_RDONLY)
     for source, target in ((devnull, 0), *zip(fds, (1, 2))):
         os.dup2(source, target)
         os.close(source)
+    fds.clear()
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        sys.stdout.reconfigure(line_buffering=True)  # a log file: whole lines reach it before any os._exit
     threading.Thread(target=_exit_with_worker, args=(conn.fileno(),), daemon=True, name="worker-watch").start()
     channel = Connection(conn.detach())
+    hello = channel.recv()
+    if hello["package"] != tune_sched.__file__:
+        channel.send(("refused", f"the fork server runs {tune_sched.__file__}, the worker {hello['package']}"))
+        return 0
     os.environ.clear()
-    os.environ.update(channel.recv())
+    os.environ.update(hello["env"])
+    sys.path[:] = hello["sys_path"]
+    importlib.invalidate_caches()
     channel.send(("ok", os.getpid()))
     host = TrialHost()
     while True:
@@ -258,7 +296,10 @@ def _child(conn: socket.socket, fds: list[int]) -> int:
             reply = ("ok", getattr(host, op)(*args))
         except Exception as err:  # noqa: BLE001 - the worker raises it, as if it had trained itself
             reply = ("error", _portable(err))
-        channel.send(reply)
+        try:
+            channel.send(reply)
+        except Exception as err:  # noqa: BLE001 - a value that does not pickle (nothing was sent yet)
+            channel.send(("error", _portable(err)))
 
 
 def _portable(err: Exception) -> Exception:
@@ -266,9 +307,10 @@ def _portable(err: Exception) -> Exception:
     text = "".join(traceback.format_exception(err))
     try:
         copy = pickle.loads(pickle.dumps(err))
-    except Exception:  # noqa: BLE001 - an exception that does not pickle travels as its text
+    except Exception:  # noqa: BLE001 - an exception that does not pickle (or unpickle) travels as its text
         copy = RuntimeError(f"{type(err).__name__}: {err}")
-    copy.add_note(f"raised in the trial's training process (pid {os.getpid()}):\n{text}")
+    note = f"raised in the trial's training process (pid {os.getpid()}):\n{text}"
+    copy.__notes__ = [*getattr(copy, "__notes__", []), note]  # add_note() from Python 3.11 on
     return copy
 
 
@@ -283,10 +325,14 @@ def _exit_with_worker(fd: int) -> None:
 
 
 def main(argv: list[str]) -> None:
-    serve(socket.socket(fileno=int(argv[0])))
+    listener = socket.socket(fileno=int(argv[0]))
+    path = listener.getsockname()
+    serve(listener)
+    if os.path.basename(path) == SOCKET_NAME:  # normally the driver's job, but the driver may have been killed
+        shutil.rmtree(os.path.dirname(path), ignore_errors=True)
     sys.stdout.flush()
     sys.stderr.flush()
-    os._exit(0)  # nothing to clean up, and tearing down torch and Lightning takes seconds
+    os._exit(0)  # nothing else to clean up, and tearing down torch and Lightning takes seconds
 
 
 if __name__ == "__main__":

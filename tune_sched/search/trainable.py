@@ -33,8 +33,10 @@ class ConfigTrainable(tune.Trainable):
     def cleanup(self) -> None:
         host = getattr(self, "host", None)
         if host is not None:
-            host.finish()
-            host.close()
+            try:
+                host.finish()
+            finally:
+                host.close()
 
     def reset_config(self, new_config: dict[str, Any]) -> bool:
         self.host.finish()
