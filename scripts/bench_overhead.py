@@ -259,6 +259,11 @@ def _status_kb(text: str, key: str) -> float:
     return 0.0
 
 
+def _stat_fields(stat: str) -> list[str]:
+    """The fields of a ``/proc/<pid>/stat`` text after the command name: state, ppid, ..., utime (11), stime (12)."""
+    return stat.rsplit(")", 1)[1].split()
+
+
 def classify(cmd: str, *, root: bool, parent_is_root: bool) -> str:
     """``driver`` (the launched process), ``worker`` (a Ray trial actor), ``forkserver`` (the search's fork server),
     ``trainer`` (a training process it forked for a worker), or ``ray`` (Ray's own processes)."""
@@ -299,7 +304,7 @@ class TreeSampler:
         """utime + stime, in seconds, from /proc/<pid>/stat."""
         if not stat:
             return 0.0
-        fields = stat.rsplit(")", 1)[1].split()
+        fields = _stat_fields(stat)
         return (int(fields[11]) + int(fields[12])) / self._tick
 
     def __enter__(self) -> TreeSampler:
@@ -328,7 +333,7 @@ class TreeSampler:
         if info is None:
             info = self.procs[pid] = ProcInfo(pid, cmd)
         if info.kind != "worker":  # a worker renames itself (ray::IDLE -> ray::ConfigTrainable) and stays one
-            parent = int(stat.rsplit(")", 1)[1].split()[1])
+            parent = int(_stat_fields(stat)[1])
             info.cmd, info.kind = cmd, classify(cmd, root=pid == self.root, parent_is_root=parent == self.root)
         info.cpu_s = max(info.cpu_s, self._cpu(stat) - self._base.get(pid, 0.0))
         info.peak_rss_mb = max(info.peak_rss_mb, _status_kb(status, "VmHWM") / 1024)

@@ -141,7 +141,7 @@ class PidKiller(threading.Thread):
         while not self._done.wait(0.05):
             if self.pid_file.exists():
                 pid = int(self.pid_file.read_text())
-                ppid = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1]
+                ppid = stat_fields(pid)[1]
                 self.parents.append(Path(f"/proc/{ppid}/cmdline").read_bytes().replace(b"\0", b" ").decode())
                 os.kill(pid, signal.SIGKILL)
                 self.killed.append(pid)
@@ -247,16 +247,28 @@ def group_alive(pgid: int) -> bool:
         return False
 
 
+def stat_fields(pid: int) -> list[str]:
+    """The fields of ``/proc/<pid>/stat`` after the command name (state, ppid, ...); OSError once it is gone."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
+def alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (a zombie, exited but not yet reaped, does not)."""
+    try:
+        return stat_fields(pid)[0] != "Z"
+    except OSError:
+        return False
+
+
 def forkserver_processes(label: str | Path) -> list[int]:
     """The live processes of the fork server started with ``label`` (a search's experiment path) and its children."""
     found = []
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
             cmd = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
         except OSError:
             continue
-        if b"tune_sched.search.forkserver" in cmd and str(label).encode() in cmd and state != "Z":
+        if b"tune_sched.search.forkserver" in cmd and str(label).encode() in cmd and alive(int(pid)):
             found.append(int(pid))
     return found
 

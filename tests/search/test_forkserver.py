@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.search.experiments import ROOT, forkserver_processes, wait_for
+from tests.search.experiments import ROOT, alive, forkserver_processes, wait_for
 from tune_sched.errors import UsageError
 from tune_sched.search.config_runner import SearchContext
 from tune_sched.search.forkserver import ForkedHost, TrialHost, forkserver, forkserver_supported, open_host
@@ -37,16 +37,7 @@ def server(tmp_path_factory) -> str:
 
 def context(experiment: Path, server: str | None) -> SearchContext:
     return SearchContext(experiment_dir=str(experiment), seeds=(0, 1), metric="val_loss", mode="min",
-                         forkserver=server, python=sys.executable)
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    return state != "Z"
+                         forkserver=server)
 
 
 def train(host: TrialHost | ForkedHost, ctx: SearchContext) -> list[dict]:
@@ -101,9 +92,12 @@ def test_the_training_process_has_the_workers_cwd_environment_and_import_path(tm
     assert (seen["cwd"], seen["env"], seen["sys_path"][0]) == (str(tmp_path), "from the worker", extra)
 
 
-def test_a_server_running_another_copy_of_tune_sched_is_not_used(tmp_path, server, monkeypatch):
+def test_a_server_running_another_interpreter_or_copy_of_tune_sched_is_not_used(tmp_path, server, monkeypatch):
     import tune_sched
 
+    with monkeypatch.context() as patch:
+        patch.setattr(sys, "executable", sys.executable + "-other")
+        assert type(open_host(context(tmp_path, server))) is TrialHost
     monkeypatch.setattr(tune_sched, "__file__", str(tmp_path / "elsewhere" / "__init__.py"))
     assert type(open_host(context(tmp_path, server))) is TrialHost
 
@@ -140,9 +134,6 @@ def test_an_error_is_raised_in_the_worker_with_its_type_and_where_it_happened(tm
 def test_without_a_usable_server_the_worker_trains_itself(tmp_path, server):
     assert type(open_host(context(tmp_path, None))) is TrialHost
     assert type(open_host(context(tmp_path, str(tmp_path / "no.sock")))) is TrialHost
-    other_python = SearchContext(experiment_dir=str(tmp_path), seeds=(0,), metric="val_loss", mode="min",
-                                 forkserver=server, python=sys.executable + "-other")
-    assert type(open_host(other_python)) is TrialHost
     dead = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)  # a socket file nobody listens on any more
     dead.bind(str(tmp_path / "dead.sock"))
     dead.close()
@@ -165,7 +156,7 @@ WORKER = textwrap.dedent("""
     from tune_sched.search.config_runner import SearchContext
     from tune_sched.search.forkserver import open_host
     ctx = SearchContext(experiment_dir=sys.argv[2], seeds=(0,), metric="val_loss", mode="min",
-                        forkserver=sys.argv[1], python=sys.executable)
+                        forkserver=sys.argv[1])
     host = open_host(ctx)
     print(host.pid, flush=True)
     sys.stdin.readline()  # the test kills the training process, or this worker, meanwhile

@@ -29,7 +29,6 @@ class SearchContext:
     """What every trial of one search shares (shipped to the workers once).
 
     ``forkserver``: the fork server's socket (``None``: each worker trains in its own process).
-    ``python``: the interpreter the fork server runs; a worker on another interpreter trains in its own process.
     """
 
     experiment_dir: str
@@ -41,7 +40,6 @@ class SearchContext:
     max_epochs: int | None = None
     grid: tuple[dict[str, Any], ...] | None = None
     forkserver: str | None = None
-    python: str | None = None
 
 
 class ConfigRunner:

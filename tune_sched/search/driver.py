@@ -116,7 +116,7 @@ def _fit(space: SearchSpace, experiment: Path, *, resume: bool, stream: TextIO,
     grid = tuple(space.grid()) if space.settings.algorithm == "grid" else None
     ctx = SearchContext(experiment_dir=str(experiment), seeds=tuple(space.seeds), metric=space.metric,
                         mode=space.mode, threads=max(1, int(res.cpu)), save_every_s=space.settings.save_every_s,
-                        grid=grid, forkserver=forkserver, python=sys.executable)
+                        grid=grid, forkserver=forkserver)
     trainable = tune.with_resources(tune.with_parameters(ConfigTrainable, ctx=ctx), {"cpu": res.cpu, "gpu": res.gpu})
     total = len(grid) if grid is not None else space.settings.num_samples
     progress = SearchProgress(total=total, mode=space.mode, stream=stream,

@@ -97,8 +97,8 @@ class ForkedHost:
     def __init__(self, sock: socket.socket, *, timeout_s: float = HANDSHAKE_TIMEOUT_S) -> None:
         """Ask the server for a training process for this worker (its output, environment and import path).
 
-        ``ConnectionError`` when none answers within ``timeout_s``, or the one that answers runs another copy of
-        tune_sched; ``EOFError`` when the server is gone.
+        ``ConnectionError`` when none answers within ``timeout_s``, or the one that answers runs another
+        interpreter or copy of tune_sched; ``EOFError`` when the server is gone.
         """
         import tune_sched
 
@@ -108,7 +108,8 @@ class ForkedHost:
         self.channel = Connection(sock.detach())
         self.pid: int | None = None
         try:
-            self.channel.send({"env": dict(os.environ), "sys_path": list(sys.path), "package": tune_sched.__file__})
+            self.channel.send({"env": dict(os.environ), "sys_path": list(sys.path),
+                               "runs": (sys.executable, tune_sched.__file__)})
             if not self.channel.poll(timeout_s):  # the server is still importing, or stuck
                 raise ConnectionError(f"no training process from the fork server within {timeout_s:g} s")
             status, value = self.channel.recv()
@@ -157,7 +158,7 @@ class ForkedHost:
 
 def open_host(ctx: SearchContext) -> TrialHost | ForkedHost:
     """A host for this worker's trials: a forked training process when the fork server serves this worker."""
-    if ctx.forkserver is None or ctx.python != sys.executable or not os.path.exists(ctx.forkserver):
+    if ctx.forkserver is None or not os.path.exists(ctx.forkserver):
         return TrialHost()
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
@@ -276,8 +277,9 @@ def _child(conn: socket.socket, fds: list[int]) -> int:
     threading.Thread(target=_exit_with_worker, args=(conn.fileno(),), daemon=True, name="worker-watch").start()
     channel = Connection(conn.detach())
     hello = channel.recv()
-    if hello["package"] != tune_sched.__file__:
-        channel.send(("refused", f"the fork server runs {tune_sched.__file__}, the worker {hello['package']}"))
+    runs = (sys.executable, tune_sched.__file__)
+    if tuple(hello["runs"]) != runs:
+        channel.send(("refused", f"the fork server runs {runs}, the worker {tuple(hello['runs'])}"))
         return 0
     os.environ.clear()
     os.environ.update(hello["env"])
