@@ -59,7 +59,18 @@ def run_hooks(progress: SearchProgress) -> None:
     progress.on_trial_error(0, [], Trial("c", config))
 
 
-def test_plain_lines_without_a_terminal():
+@pytest.fixture(params=[5.0, 1e6], ids=["booted-5-s-ago", "up-11-days"])
+def clock(request, monkeypatch):
+    """``time.perf_counter()`` as on a machine booted seconds ago, and as on one up for days (it counts from boot)."""
+    import time
+
+    real = time.perf_counter
+    start = real()
+    monkeypatch.setattr(time, "perf_counter", lambda: request.param + (real() - start))
+    return request.param
+
+
+def test_plain_lines_without_a_terminal(clock):
     stream = io.StringIO()
     progress = SearchProgress(total=3, mode="min", stream=stream, interval_s=3600)
     run_hooks(progress)

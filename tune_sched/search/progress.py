@@ -45,7 +45,7 @@ class SearchProgress(tune.Callback):
         self.counts = dict.fromkeys(OUTCOMES, 0)
         self.running: set[str] = set()
         self.best: tuple[float, str, str] | None = None  # (score, trial id, short config)
-        self._last_status = 0.0
+        self._last_status: float | None = None  # perf_counter() counts from an arbitrary point: never 0.0
         self._printed = ""  # the last status line printed (not on a terminal)
 
     @property
@@ -130,7 +130,7 @@ class SearchProgress(tune.Callback):
             width = _width()  # one screen row, padded: each redraw covers the previous one entirely
             self.stream.write("\r" + self.status_text()[:width].ljust(width))
             self.stream.flush()
-        elif now - self._last_status >= self.interval_s:
+        elif self._last_status is None or now - self._last_status >= self.interval_s:
             self._last_status = now
             self._printed = self.status_text()
             print(self._printed, file=self.stream, flush=True)
