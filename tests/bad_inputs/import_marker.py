@@ -1,7 +1,7 @@
 """User code with a visible side effect: importing it writes ``imported-user-code`` in the current directory.
 
-The safety tests name it in a run config's ``module:`` and check that ``tune-sched validate`` never imports it
-(code is imported only when a run trains the module the config names).
+The tests name it in a run config's ``module:`` and check that ``tune-sched validate`` imports it (the preflight
+checks the user's classes before anything trains), as its help says.
 """
 
 from __future__ import annotations

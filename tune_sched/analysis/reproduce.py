@@ -357,8 +357,11 @@ def _status_notes(record: dict[str, Any], seed: int) -> set[str]:
 
 def _load_config(path: str | Path) -> Any:
     from tune_sched.config.run_config import load_run_config
+    from tune_sched.train.modules import check_user_code
 
-    return load_run_config(path)
+    config = load_run_config(path)
+    check_user_code(config)
+    return config
 
 
 def _check_against(config: Any, config_path: str | Path, against: Path) -> Any:

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -264,6 +264,15 @@ class SearchSpace:
 
     def _check_run_configs(self) -> None:
         """Validate a config per family and end: both ends of every range, every categorical value."""
+        self.check_each(lambda config: None)
+
+    def check_each(self, check: Callable[[RunConfig], None]) -> None:
+        """Run ``check`` on the load-time check configs (both ends of every range, every categorical value, every
+        family), each validated first; a UsageError either raises is re-pointed at the space's key path.
+
+        The search's preflight passes :func:`tune_sched.train.modules.check_user_code` here, so a typo in a
+        sampled ``module_kwargs`` key is found before any trial.
+        """
         nodes = list(self._tree.walk())
         families = max((len(n.branches) for n in nodes if isinstance(n, OneOf)), default=1)
         values = max((n.dist.size for n in nodes if isinstance(n, Searched) and isinstance(n.dist, Categorical)),
@@ -274,7 +283,7 @@ class SearchSpace:
                 chooser, records = EndsChooser(position, last, branch), []
                 config = self._concrete(chooser, records)
                 try:
-                    RunConfig.from_dict(config)
+                    check(RunConfig.from_dict(config))
                 except UsageError as err:
                     raise _in_space(err, records, chooser.chosen) from None
 

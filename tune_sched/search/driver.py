@@ -54,6 +54,7 @@ def run_search(
     elif experiment.exists():
         raise UsageError("already exists", path=str(experiment),
                          fix="pass --resume to continue it, or choose another --name")
+    _check_user_code(space)
     _check_writable(storage)  # after the checks above, which must leave nothing behind
     if not resume:
         create_experiment(experiment, space_source=space.source, metric=space.metric, mode=space.mode,
@@ -217,6 +218,16 @@ def _check_same_space(experiment: Path, space: SearchSpace) -> None:
     if changed:
         raise UsageError(f"differs from the space the experiment was started with (changed: {', '.join(changed)})",
                          path="--space", fix=f"resume with --space {experiment / 'space.yaml'}")
+
+
+def _check_user_code(space: SearchSpace) -> None:
+    """The preflight of a space that trains the user's own module: import it (and its datamodule) and bind every
+    sampled ``module_kwargs``/``datamodule_kwargs`` before Ray starts, so a typo costs seconds, not a search."""
+    if "module" not in space.template:
+        return
+    from tune_sched.train.modules import check_user_code
+
+    space.check_each(check_user_code)
 
 
 def _check_writable(storage: Path) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 from tune_sched.config.run_config import RunConfig
 from tune_sched.errors import UsageError
 
-__all__ = ["build_module", "import_object"]
+__all__ = ["build_module", "check_user_code", "import_object", "user_classes"]
 
 
 def import_object(spec: str, path: str) -> Any:
@@ -50,29 +50,74 @@ def build_module(config: RunConfig) -> tuple[Any, Any]:
 
         return build_task(config.task, config.task_kwargs, batch_size=config.trainer.batch_size)
 
-    cls = import_object(config.module, "module")
-    if not (isinstance(cls, type) and issubclass(cls, pl.LightningModule)):
-        raise UsageError(f"{config.module!r} is not a pytorch_lightning.LightningModule subclass", path="module",
-                         fix="name a LightningModule class (import it from pytorch_lightning)")
-    module = _construct(cls, config.module_kwargs, "module_kwargs")
+    module_cls, dm_cls = user_classes(config)
+    module = _construct(module_cls, config.module_kwargs, "module_kwargs")
     if type(module).configure_optimizers is not pl.LightningModule.configure_optimizers:
         warnings.warn(f"{config.module} defines configure_optimizers; tune-sched replaces it with the run "
                       "config's optimizer and lr_scheduler", UserWarning, stacklevel=2)
-    datamodule = None
-    if config.datamodule is not None:
-        dm_cls = import_object(config.datamodule, "datamodule")
-        if not (isinstance(dm_cls, type) and issubclass(dm_cls, pl.LightningDataModule)):
-            raise UsageError(f"{config.datamodule!r} is not a LightningDataModule subclass", path="datamodule",
-                             fix="name a LightningDataModule class")
-        kwargs = dict(config.datamodule_kwargs)
-        if config.trainer.batch_size is not None:
-            kwargs.setdefault("batch_size", config.trainer.batch_size)
-        datamodule = _construct(dm_cls, kwargs, "datamodule_kwargs")
+    datamodule = None if dm_cls is None else _construct(dm_cls, _datamodule_kwargs(config), "datamodule_kwargs")
     return module, datamodule
 
 
+def user_classes(config: RunConfig) -> tuple[type, type | None]:
+    """The (LightningModule class, LightningDataModule class or None) a run config with ``module:`` names.
+
+    Raises:
+        UsageError: at ``module``/``datamodule`` for a path that does not import or a class of the wrong kind.
+    """
+    assert config.module is not None, "a run config with a built-in task names no user class"
+    cls = import_object(config.module, "module")  # first: a path that does not import fails without torch
+    import pytorch_lightning as pl
+
+    if not (isinstance(cls, type) and issubclass(cls, pl.LightningModule)):
+        raise UsageError(f"{config.module!r} is not a pytorch_lightning.LightningModule subclass", path="module",
+                         fix="name a LightningModule class (import it from pytorch_lightning)")
+    if config.datamodule is None:
+        return cls, None
+    dm_cls = import_object(config.datamodule, "datamodule")
+    if not (isinstance(dm_cls, type) and issubclass(dm_cls, pl.LightningDataModule)):
+        raise UsageError(f"{config.datamodule!r} is not a LightningDataModule subclass", path="datamodule",
+                         fix="name a LightningDataModule class")
+    return cls, dm_cls
+
+
+def check_user_code(config: RunConfig) -> None:
+    """The preflight of a run config's own code: import ``module`` and ``datamodule``, check their kinds and bind
+    ``module_kwargs``/``datamodule_kwargs`` to their constructors' signatures, constructing nothing.
+
+    A run config with a built-in task passes at once, without importing torch. Errors are those of
+    :func:`build_module` (the same key paths and fixes), found before any training or Ray starts.
+    """
+    if config.module is None:
+        return
+    module_cls, dm_cls = user_classes(config)
+    _bind(module_cls, config.module_kwargs, "module_kwargs")
+    if dm_cls is not None:
+        _bind(dm_cls, _datamodule_kwargs(config), "datamodule_kwargs")
+
+
+def _datamodule_kwargs(config: RunConfig) -> dict[str, Any]:
+    """``datamodule_kwargs``, with ``trainer.batch_size`` as ``batch_size`` unless given there."""
+    kwargs = dict(config.datamodule_kwargs)
+    if config.trainer.batch_size is not None:
+        kwargs.setdefault("batch_size", config.trainer.batch_size)
+    return kwargs
+
+
 def _construct(cls: type, kwargs: dict[str, Any], path: str) -> Any:
-    """``cls(**kwargs)``; an unknown or missing argument, or the constructor rejecting a value, is a UsageError."""
+    """``cls(**kwargs)`` after :func:`_bind`; the constructor rejecting a value is a UsageError too."""
+    _bind(cls, kwargs, path)
+    try:
+        return cls(**kwargs)
+    except Exception as err:  # noqa: BLE001 - the constructor rejected the config's values
+        message = f"{type(err).__name__}: {err}".splitlines()[0][:300]
+        raise UsageError(f"{cls.__name__}(**{path}) raised {message}", path=path,
+                         fix=f"check the values in {path}") from err
+
+
+def _bind(cls: type, kwargs: dict[str, Any], path: str) -> None:
+    """Check ``kwargs`` against ``cls``'s constructor: an unknown name (with the closest known one) or a missing
+    required argument is a UsageError at ``path``."""
     import inspect
 
     from tune_sched.config._check import join
@@ -92,9 +137,3 @@ def _construct(cls: type, kwargs: dict[str, Any], path: str) -> Any:
         raise UsageError(f"{cls.__name__} does not accept these arguments ({err})", path=path,
                          fix=f"give the arguments {cls.__name__} needs (it takes: {', '.join(names) or 'none'})"
                          ) from None
-    try:
-        return cls(**kwargs)
-    except Exception as err:  # noqa: BLE001 - the constructor rejected the config's values
-        message = f"{type(err).__name__}: {err}".splitlines()[0][:300]
-        raise UsageError(f"{cls.__name__}(**{path}) raised {message}", path=path,
-                         fix=f"check the values in {path}") from err
