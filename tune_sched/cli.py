@@ -139,6 +139,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_search(args: argparse.Namespace) -> int:
     from tune_sched.config.space import load_search_space
+    from tune_sched.search.cluster_preflight import ResultsLost
     from tune_sched.search.driver import run_search
 
     space = load_search_space(args.space).with_overrides(
@@ -151,6 +152,9 @@ def cmd_search(args: argparse.Namespace) -> int:
     except KeyboardInterrupt as err:
         print(f"\n{err}" if str(err) else "\ninterrupted", file=sys.stderr)
         return 130
+    except ResultsLost as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -113,8 +113,9 @@ def analyze_experiment(
         UsageError: not an experiment directory, no finished trial yet, or bad settings in the manifest.
     """
     from tune_sched.results.experiment import read_manifest
+    from tune_sched.results.storage import local_experiment
 
-    path = Path(path)
+    path = local_experiment(path)  # an experiment at a URI is read from its local mirror
     manifest = read_manifest(path)
     settings = manifest.get("settings") or {}
     score = _score_settings(score if score is not None else settings.get("score"))

@@ -131,8 +131,9 @@ def reproduce(
             ``against`` with an experiment; and the errors of the two functions.
     """
     from tune_sched.results.experiment import is_experiment
+    from tune_sched.results.storage import local_experiment
 
-    source = Path(source)
+    source = local_experiment(source)  # an experiment at a URI is read from its local mirror
     options: dict[str, Any] = dict(seeds=seeds, tolerance=tolerance, out=out, num_threads=num_threads,
                                    progress=progress)
     if source.is_dir():

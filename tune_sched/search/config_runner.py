@@ -40,6 +40,7 @@ class SearchContext:
     max_epochs: int | None = None
     grid: tuple[dict[str, Any], ...] | None = None
     forkserver: str | None = None
+    storage_uri: str | None = None  # the experiment's URI: train in a node-local folder and upload to it
 
 
 class ConfigRunner:
@@ -56,13 +57,19 @@ class ConfigRunner:
 
         raw = ctx.grid[config["grid_index"]] if ctx.grid is not None else config["run_config"]
         run_config = RunConfig.from_dict(raw).with_overrides(max_epochs=ctx.max_epochs)
-        base = Path(ctx.experiment_dir) / "trials" / config_id
+        root, self.sync = _storage(ctx)
+        self.folders = [f"trials/{config_id}/seed={s}" for s in ctx.seeds]
+        base = Path(root) / "trials" / config_id
         base.mkdir(parents=True, exist_ok=True)
         atomic_write_text(base / "config.yaml",
                           dump_yaml({k: v for k, v in run_config.to_dict().items() if k != "seed"}))
+        if self.sync is not None:
+            self.sync.upload([f"trials/{config_id}"])
+            for folder in self.folders:
+                self.sync.download(folder)  # what an earlier run of this trial saved (a resume, a retry)
         done: dict[int, TrialResult] = {}
         for seed in ctx.seeds:
-            result_file = seed_dir(ctx.experiment_dir, config_id, seed) / "result.json"
+            result_file = seed_dir(root, config_id, seed) / "result.json"
             if result_file.exists():
                 data = json.loads(result_file.read_text())
                 if data.get("status") in STATUSES:
@@ -74,7 +81,7 @@ class ConfigRunner:
         # to a reused one instead, stopping the first without a step. That copy must not touch the seed folders.
         self.lockstep: Lockstep | None = None
         self._make_lockstep = functools.partial(
-            Lockstep, run_config, pending, {s: seed_dir(ctx.experiment_dir, config_id, s) for s in pending},
+            Lockstep, run_config, pending, {s: seed_dir(root, config_id, s) for s in pending},
             config_id=config_id, resume=True, num_threads=ctx.threads, save_every_s=ctx.save_every_s)
 
     def step(self) -> dict[str, Any]:
@@ -82,6 +89,8 @@ class ConfigRunner:
         if self.lockstep is None:
             self.lockstep = self._make_lockstep()
         reports = self.lockstep.step()
+        if self.sync is not None:
+            self.sync.upload(self.folders)  # the seeds' latest save point (result.json once they finish)
         if reports:
             self.aggregate.update(reports)
         if self.lockstep.done:
@@ -94,4 +103,16 @@ class ConfigRunner:
         lockstep = self.lockstep
         if lockstep is not None and not lockstep.done:
             lockstep.stop()  # pruned: every seed stops at its current epoch end and records it
+        if lockstep is not None and self.sync is not None:
+            self.sync.upload(self.folders)
         self.lockstep = None
+
+
+def _storage(ctx: SearchContext) -> tuple[str, Any]:
+    """Where the trial writes: the experiment itself, or for a URI a node-local folder synced to it."""
+    if ctx.storage_uri is None:
+        return ctx.experiment_dir, None
+    from tune_sched.results.storage import FolderSync, work_dir
+
+    root = work_dir(ctx.storage_uri)
+    return str(root), FolderSync(ctx.storage_uri, root)

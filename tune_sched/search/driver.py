@@ -36,10 +36,11 @@ def run_search(
     from tune_sched.results.experiment import create_experiment, is_experiment, read_manifest
 
     stream = stream or sys.stdout
-    storage = Path(storage or "experiments").expanduser().resolve()
     name = name or f"{space_name}-{datetime.datetime.now():%Y%m%d-%H%M%S}"
     if "/" in name or name in (".", ".."):
         raise UsageError(f"must be a plain directory name, but got {name!r}", path="--name", fix="e.g. --name plateau")
+    remote = _remote_experiment(storage, name)  # a URI: the driver works on a local mirror of it
+    storage = remote.mirror.parent if remote else Path(storage or "experiments").expanduser().resolve()
     experiment = storage / name
     if resume:
         if not is_experiment(experiment):
@@ -59,6 +60,8 @@ def run_search(
     if not resume:
         create_experiment(experiment, space_source=space.source, metric=space.metric, mode=space.mode,
                           seeds=list(space.seeds), settings=_settings(space))
+        if remote:
+            remote.created()
 
     from tune_sched.search.ray_session import ray_session
 
@@ -71,10 +74,12 @@ def run_search(
         private = address is None and not _ray_running()
         fork = _start_forkserver(stack, space, experiment) if private else None
         stack.enter_context(ray_session(address))
+        if not private:
+            _preflight(address, space, experiment, remote, created=not resume)
         if not private and _driver_node_in_cluster():
             fork = _start_forkserver(stack, space, experiment)
-        progress = _fit(space, experiment, resume=resume, stream=stream, forkserver=fork)
-    _finish(experiment, space, progress, stream=stream)
+        progress = _fit(space, experiment, resume=resume, stream=stream, forkserver=fork, remote=remote)
+    _finish(experiment, space, progress, stream=stream, remote=remote)
     return experiment
 
 
@@ -105,7 +110,7 @@ def _start_forkserver(stack: contextlib.ExitStack, space: SearchSpace, experimen
 
 
 def _fit(space: SearchSpace, experiment: Path, *, resume: bool, stream: TextIO,
-         forkserver: str | None = None) -> Any:
+         forkserver: str | None = None, remote: Any = None) -> Any:
     import ray
     from ray import tune
 
@@ -117,20 +122,26 @@ def _fit(space: SearchSpace, experiment: Path, *, resume: bool, stream: TextIO,
     grid = tuple(space.grid()) if space.settings.algorithm == "grid" else None
     ctx = SearchContext(experiment_dir=str(experiment), seeds=tuple(space.seeds), metric=space.metric,
                         mode=space.mode, threads=max(1, int(res.cpu)), save_every_s=space.settings.save_every_s,
-                        grid=grid, forkserver=forkserver)
+                        grid=grid, forkserver=forkserver, storage_uri=remote.uri if remote else None)
     trainable = tune.with_resources(tune.with_parameters(ConfigTrainable, ctx=ctx), {"cpu": res.cpu, "gpu": res.gpu})
     total = len(grid) if grid is not None else space.settings.num_samples
     progress = SearchProgress(total=total, mode=space.mode, stream=stream,
                               grid_labels=grid_labels(grid) if grid is not None else None)
     tune_path = experiment / TUNE_DIR
+    # Tune's own state: in the experiment, or at its URI (storage_fs) so that any machine can resume it
+    storage_path, storage_fs = remote.tune_storage() if remote else (str(experiment), None)
     if resume:
         from tune_sched.search.reconcile import reconcile
 
-        for line in reconcile(experiment, tune_path, list(space.seeds)).describe(experiment):
+        reconciled = reconcile(experiment, tune_path, list(space.seeds))
+        if remote:
+            remote.reconciled(reconciled)
+        for line in reconciled.describe(experiment):
             print(line, file=stream, flush=True)
-    if resume and tune.Tuner.can_restore(str(tune_path)):
-        tuner = tune.Tuner.restore(str(tune_path), trainable=trainable, resume_unfinished=True,
-                                   resume_errored=True, restart_errored=False)
+    tune_at = f"{storage_path}/{TUNE_DIR}"
+    if resume and tune.Tuner.can_restore(tune_at, storage_filesystem=storage_fs):
+        tuner = tune.Tuner.restore(tune_at, trainable=trainable, resume_unfinished=True, resume_errored=True,
+                                   restart_errored=False, storage_filesystem=storage_fs)
         # Callbacks are not part of the restored state: give the progress printer to the new controller.
         tuner._local_tuner._run_config.callbacks = [progress]  # noqa: SLF001
     else:
@@ -146,7 +157,8 @@ def _fit(space: SearchSpace, experiment: Path, *, resume: bool, stream: TextIO,
                 reuse_actors=True, trial_dirname_creator=trial_dirname,
             ),
             run_config=tune.RunConfig(
-                name=TUNE_DIR, storage_path=str(experiment), verbose=0, callbacks=[progress],
+                name=TUNE_DIR, storage_path=storage_path, storage_filesystem=storage_fs, verbose=0,
+                callbacks=[progress],
                 failure_config=tune.FailureConfig(max_failures=space.settings.max_failures),
                 checkpoint_config=tune.CheckpointConfig(checkpoint_at_end=False),
             ),
@@ -161,6 +173,8 @@ def _fit(space: SearchSpace, experiment: Path, *, resume: bool, stream: TextIO,
     if unfinished or (space.settings.time_budget_s is None and len(trials) < total):
         raise _interrupted(experiment)
     _record_errored(experiment, [t for t in trials if t.status == "ERROR"], list(space.seeds))
+    if remote:
+        remote.errored([t.trial_id for t in trials if t.status == "ERROR"])
     return progress
 
 
@@ -187,15 +201,47 @@ def _interrupted(experiment: Path) -> KeyboardInterrupt:
     )
 
 
-def _finish(experiment: Path, space: SearchSpace, progress: Any, *, stream: TextIO) -> None:
+def _finish(experiment: Path, space: SearchSpace, progress: Any, *, stream: TextIO, remote: Any = None) -> None:
     from tune_sched.results.experiment import gather_experiment
+    from tune_sched.search.cluster_preflight import check_saved
     from tune_sched.search.summary import top_configs_text
 
-    tables = gather_experiment(experiment)
+    tables = remote.gather() if remote else gather_experiment(experiment)
+    check_saved(progress, tables["trials"].num_rows, where=remote.uri if remote else str(experiment))
     progress.close()
     print("", file=stream)
     print(top_configs_text(tables["trials"], mode=space.mode, metric=space.metric), file=stream)
-    print(f"experiment: {experiment}\nnext: tune-sched analyze {experiment}", file=stream, flush=True)
+    where = f"'{remote.uri}'" if remote else experiment
+    print(f"experiment: {where}\nnext: tune-sched analyze {where}", file=stream, flush=True)
+
+
+def _remote_experiment(storage: str | Path | None, name: str) -> Any:
+    """For a URI ``--storage``: the experiment there, with its local mirror (see search/shared_storage.py)."""
+    from tune_sched.results.storage import is_uri
+
+    if not is_uri(storage):
+        return None
+    from tune_sched.search.shared_storage import RemoteExperiment
+
+    return RemoteExperiment.open(str(storage), name)
+
+
+def _preflight(address: str | None, space: SearchSpace, experiment: Path, remote: Any, *, created: bool) -> None:
+    """On an existing cluster: a node fits a trial and every such node writes where the driver reads; else the
+    experiment this search created is removed again (nothing was trained) and the UsageError raised."""
+    from tune_sched.search.cluster_preflight import check_cluster
+
+    try:
+        check_cluster(address, cpu=space.resources.cpu, gpu=space.resources.gpu, experiment=experiment,
+                      uri=remote.uri if remote else None)
+    except UsageError:
+        if created:
+            import shutil
+
+            shutil.rmtree(experiment, ignore_errors=True)
+            if remote:
+                remote.remove()
+        raise
 
 
 def _settings(space: SearchSpace) -> dict[str, Any]:

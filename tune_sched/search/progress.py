@@ -43,6 +43,7 @@ class SearchProgress(tune.Callback):
         self.before_s = 0.0  # time spent by the runs of this search before a resume
         self.first_result_s: float | None = None
         self.counts = dict.fromkeys(OUTCOMES, 0)
+        self.nodes: set[str] = set()  # the IPs of the nodes whose trials reported (Tune's ``node_ip``)
         self.running: set[str] = set()
         self.best: tuple[float, str, str] | None = None  # (score, trial id, short config)
         self._last_status: float | None = None  # perf_counter() counts from an arbitrary point: never 0.0
@@ -84,6 +85,8 @@ class SearchProgress(tune.Callback):
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
         if self.first_result_s is None:
             self.first_result_s = time.perf_counter() - self.start
+        if result.get("node_ip"):
+            self.nodes.add(str(result["node_ip"]))
         score = result.get("score")
         if result.get("all_seeds_finished") and _known(score) and (self.best is None
                                                                     or self._better(score, self.best[0])):
