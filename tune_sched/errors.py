@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 
-__all__ = ["UsageError", "did_you_mean", "unknown_name"]
+__all__ = ["SearchFailed", "UsageError", "did_you_mean", "unknown_name"]
 
 
 class UsageError(ValueError):
@@ -30,6 +30,15 @@ class UsageError(ValueError):
         """The same error with ``prefix`` prepended to its key path (for nested validation)."""
         path = f"{prefix}.{self.path}" if self.path else prefix
         return UsageError(self.message, path=path, fix=self.fix)
+
+
+class SearchFailed(Exception):
+    """A search ended without a result worth ranking (every config failed, or the first ones all failed the same
+    way). ``str(err)`` is one line; ``exit_code`` is 2 when the user's input is to blame, else 1."""
+
+    def __init__(self, message: str, *, exit_code: int = 1) -> None:
+        super().__init__(" ".join(message.split()))
+        self.exit_code = exit_code
 
 
 def did_you_mean(name: str, choices: Iterable[str]) -> str:

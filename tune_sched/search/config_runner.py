@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from tune_sched.train.lockstep import Lockstep
 
-__all__ = ["ConfigRunner", "SearchContext"]
+__all__ = ["ConfigRunner", "SearchContext", "failure"]
 
 
 @dataclass(frozen=True)
@@ -80,23 +80,46 @@ class ConfigRunner:
         # The seeds start at the first step, not here: Tune may set a trial up on a new worker and then hand it
         # to a reused one instead, stopping the first without a step. That copy must not touch the seed folders.
         self.lockstep: Lockstep | None = None
+        self.config_id = config_id
+        self.seed_dirs = {s: seed_dir(root, config_id, s) for s in pending}
         self._make_lockstep = functools.partial(
-            Lockstep, run_config, pending, {s: seed_dir(root, config_id, s) for s in pending},
+            Lockstep, run_config, pending, self.seed_dirs,
             config_id=config_id, resume=True, num_threads=ctx.threads, save_every_s=ctx.save_every_s)
 
     def step(self) -> dict[str, Any]:
         """Train every live seed one more epoch; Tune's result for this iteration."""
-        if self.lockstep is None:
-            self.lockstep = self._make_lockstep()
-        reports = self.lockstep.step()
+        from tune_sched.errors import UsageError
+
+        try:
+            if self.lockstep is None:
+                self.lockstep = self._make_lockstep()
+            reports = self.lockstep.step()
+        except UsageError as err:  # the config is wrong (found as training was set up): every seed fails with it
+            return self._refused(err)
         if self.sync is not None:
             self.sync.upload(self.folders)  # the seeds' latest save point (result.json once they finish)
         if reports:
             self.aggregate.update(reports)
+        self.aggregate.finish(self.lockstep.results)  # seeds that ended this round: a diverged one counts at once
         if self.lockstep.done:
             self.aggregate.finish(self.lockstep.results)
-            return {**self.aggregate.report(), "all_seeds_finished": 1, "done": True}
+            return {**self.aggregate.report(), **failure(self.lockstep.results.values()), "all_seeds_finished": 1,
+                    "done": True}
         return self.aggregate.report()
+
+    def _refused(self, err: Exception) -> dict[str, Any]:
+        """Record every unfinished seed as failed with the UsageError's line; the trial's last result."""
+        from tune_sched.search.reconcile import record_stopped
+
+        results = {seed: record_stopped(Path(folder), config_id=self.config_id, seed=seed, status="failed",
+                                        reason=str(err))
+                   for seed, folder in self.seed_dirs.items() if not (Path(folder) / "result.json").exists()}
+        self.lockstep = None
+        if getattr(self, "sync", None) is not None:
+            self.sync.upload(self.folders)
+        self.aggregate.finish(results)
+        return {**self.aggregate.report(), "failure": str(err), "failure_kind": "usage", "all_seeds_finished": 1,
+                "done": True}
 
     def finish(self) -> None:
         """The trial ends (Tune stops it, or reuses the worker): unfinished seeds stop at their current epoch."""
@@ -116,3 +139,15 @@ def _storage(ctx: SearchContext) -> tuple[str, Any]:
 
     root = work_dir(ctx.storage_uri)
     return str(root), FolderSync(ctx.storage_uri, root)
+
+
+def failure(results: Any) -> dict[str, str]:
+    """``{"failure": reason, "failure_kind": "error"}`` when every seed of a config failed (the commonest reason),
+    else ``{}``: what the search's fail-fast rule (:mod:`tune_sched.search.fail_fast`) reads."""
+    from collections import Counter
+
+    results = list(results)
+    if not results or any(r.status != "failed" for r in results):
+        return {}
+    reason, _ = Counter(r.reason or "no reason recorded" for r in results).most_common(1)[0]
+    return {"failure": reason, "failure_kind": "error"}

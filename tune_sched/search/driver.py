@@ -115,6 +115,7 @@ def _fit(space: SearchSpace, experiment: Path, *, resume: bool, stream: TextIO,
     from ray import tune
 
     from tune_sched.search.algorithms import make_scheduler, make_searcher
+    from tune_sched.search.fail_fast import FIRST, FailFast
     from tune_sched.search.progress import SearchProgress, grid_labels
     from tune_sched.search.trainable import ConfigTrainable, SearchContext
 
@@ -158,7 +159,7 @@ def _fit(space: SearchSpace, experiment: Path, *, resume: bool, stream: TextIO,
             ),
             run_config=tune.RunConfig(
                 name=TUNE_DIR, storage_path=storage_path, storage_filesystem=storage_fs, verbose=0,
-                callbacks=[progress],
+                callbacks=[progress], stop=FailFast(first=min(FIRST, total)),
                 failure_config=tune.FailureConfig(max_failures=space.settings.max_failures),
                 checkpoint_config=tune.CheckpointConfig(checkpoint_at_end=False),
             ),
@@ -169,13 +170,25 @@ def _fit(space: SearchSpace, experiment: Path, *, resume: bool, stream: TextIO,
         raise _interrupted(experiment) from None
     # Tune's own graceful stop (SIGUSR1; Ctrl-C raises above) returns normally: tell it from a finished search.
     trials = grid_result._experiment_analysis.trials  # noqa: SLF001
+    progress.failed_fast = _failed_fast(grid_result, first=min(FIRST, total))
     unfinished = [t for t in trials if t.status not in ("TERMINATED", "ERROR")]
-    if unfinished or (space.settings.time_budget_s is None and len(trials) < total):
+    if progress.failed_fast is None and (
+            unfinished or (space.settings.time_budget_s is None and len(trials) < total)):
         raise _interrupted(experiment)
     _record_errored(experiment, [t for t in trials if t.status == "ERROR"], list(space.seeds))
     if remote:
         remote.errored([t.trial_id for t in trials if t.status == "ERROR"])
     return progress
+
+
+def _failed_fast(grid_result: Any, *, first: int) -> tuple[str, str] | None:
+    """``(reason, kind)`` when every config that finished (at least ``first``) failed on all seeds the same way:
+    what stopped the search (:class:`~tune_sched.search.fail_fast.FailFast`), told from its results alone, so a
+    resumed search, whose stopper Tune restored, decides the same."""
+    from tune_sched.search.fail_fast import verdict
+
+    finished = [r.metrics for r in grid_result if r.metrics and r.metrics.get("all_seeds_finished")]
+    return verdict(finished, first=len(finished)) if len(finished) >= first else None
 
 
 def _record_errored(experiment: Path, trials: list[Any], seeds: list[int]) -> None:
@@ -212,7 +225,23 @@ def _finish(experiment: Path, space: SearchSpace, progress: Any, *, stream: Text
     print("", file=stream)
     print(top_configs_text(tables["trials"], mode=space.mode, metric=space.metric), file=stream)
     where = f"'{remote.uri}'" if remote else experiment
-    print(f"experiment: {where}\nnext: tune-sched analyze {where}", file=stream, flush=True)
+    print(f"experiment: {where}", file=stream, flush=True)
+    _raise_if_failed(tables["trials"], getattr(progress, "failed_fast", None), where=where)
+    print(f"next: tune-sched analyze {where}", file=stream, flush=True)
+
+
+def _raise_if_failed(trials: Any, failed_fast: tuple[str, str] | None, *, where: Any) -> None:
+    """A search that stopped early on one repeated failure, or in which every config failed, is not a success."""
+    from tune_sched.errors import SearchFailed
+    from tune_sched.search.fail_fast import failed_search
+    from tune_sched.search.summary import failed_configs
+
+    failed, total, reason = failed_configs(trials)
+    if failed_fast is not None:
+        raise failed_search(*failed_fast, configs=failed, experiment=where)
+    if total and failed == total:
+        raise SearchFailed(f"every config failed on every seed ({failed} of {total}); the commonest reason: {reason} "
+                           f"(rows in {where})")
 
 
 def _remote_experiment(storage: str | Path | None, name: str) -> Any:

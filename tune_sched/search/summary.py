@@ -6,7 +6,7 @@ import json
 import math
 from typing import Any
 
-__all__ = ["top_configs_text"]
+__all__ = ["failed_configs", "top_configs_text"]
 
 
 def top_configs_text(trials: Any, *, mode: str, metric: str, top: int = 5) -> str:
@@ -16,14 +16,37 @@ def top_configs_text(trials: Any, *, mode: str, metric: str, top: int = 5) -> st
     frame = trials.to_pandas() if hasattr(trials, "to_pandas") else trials
     if frame.empty:
         return "no finished trials"
+    failed, total, reason = failed_configs(frame)
+    note = (f"{failed} of {total} configs failed on every seed and are not ranked; the commonest reason: {reason}"
+            if failed else "")
+    frame = frame[~frame["config_id"].isin(_all_failed(frame))]
+    if frame.empty:
+        return note
     ranked = rank_configs(frame, mode=mode)
     lines = [f"top configs by robust score ({metric}, {mode}; lower rank is better):",
-             f"{'rank':>4}  {'config':<14} {'score':>10} {'iqm':>10} {'diverged':>8}  config"]
+             f"{'rank':>4}  {'config id':<14} {'score':>10} {'iqm':>10} {'diverged':>8}  config"]
     configs = frame.drop_duplicates("config_id").set_index("config_id")["config_json"].to_dict()
     for rank, row in enumerate(ranked.head(top).itertuples(), start=1):
         lines.append(f"{rank:>4}  {row.config_id:<14} {_fmt(row.score):>10} {_fmt(getattr(row, 'iqm', math.nan)):>10} "
                      f"{getattr(row, 'divergence_rate', 0.0):>8.0%}  {_describe(configs.get(row.config_id))}")
-    return "\n".join(lines)
+    return "\n".join(lines + ([note] if note else []))
+
+
+def failed_configs(trials: Any) -> tuple[int, int, str]:
+    """(configs whose every seed failed, configs, the commonest reason among those seeds) of a trials table."""
+    from collections import Counter
+
+    frame = trials.to_pandas() if hasattr(trials, "to_pandas") else trials
+    if frame.empty:
+        return 0, 0, ""
+    failed = _all_failed(frame)
+    reasons = Counter(r for r in frame.loc[frame["config_id"].isin(failed), "reason"].fillna("").astype(str) if r)
+    return len(failed), frame["config_id"].nunique(), reasons.most_common(1)[0][0] if reasons else ""
+
+
+def _all_failed(frame: Any) -> list[str]:
+    statuses = frame.groupby("config_id")["status"].agg(lambda s: set(s) == {"failed"})
+    return sorted(statuses[statuses].index)
 
 
 def _describe(config_json: str | None, limit: int = 90) -> str:
