@@ -23,6 +23,7 @@ from tune_sched.config._check import (
     check_keys,
     join,
 )
+from tune_sched.config.divergence import DivergenceRule
 from tune_sched.errors import UsageError
 
 __all__ = ["EarlyStoppingConfig", "RunConfig", "TrainerConfig", "load_run_config", "normalize_precision"]
@@ -84,6 +85,7 @@ class TrainerConfig:
     accelerator: Literal["auto", "cpu", "gpu"] = "auto"
     limit_train_batches: int | None = None
     check_val_every_n_epoch: int = 1
+    divergence: DivergenceRule = field(default_factory=DivergenceRule)
 
     @classmethod
     def from_dict(cls, data: Any, path: str = "trainer") -> TrainerConfig:
@@ -111,6 +113,8 @@ class TrainerConfig:
             kw["limit_train_batches"] = as_int(data["limit_train_batches"], p("limit_train_batches"), min=1)
         if "check_val_every_n_epoch" in data:
             kw["check_val_every_n_epoch"] = as_int(data["check_val_every_n_epoch"], p("check_val_every_n_epoch"), min=1)
+        if data.get("divergence") is not None:
+            kw["divergence"] = DivergenceRule.from_dict(data["divergence"], p("divergence"))
         return cls(**kw)
 
 
@@ -210,6 +214,7 @@ class RunConfig:
         if self.trainer.early_stopping is not None:
             es = self.trainer.early_stopping
             trainer["early_stopping"] = {f.name: getattr(es, f.name) for f in fields(es)}
+        trainer["divergence"] = self.trainer.divergence.to_dict()
         out["trainer"] = trainer
         out["seed"] = self.seed
         out["metric"] = self.metric

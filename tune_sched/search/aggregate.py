@@ -18,9 +18,11 @@ COUNTS_AS_DIVERGED = ("diverged", "failed")
 class SeedAggregate:
     """Track each seed's best value of ``metric`` and whether it diverged; ``report()`` is one dict for Tune.
 
-    A seed whose metric turned NaN/inf, or whose trial ended ``diverged`` or ``failed``, counts as diverged (worst
-    for the searcher, as in the ranking: ``rank_configs``'s ``diverged_statuses``). Seeds that finished early
-    (early stopping) keep their best value. ``report()`` also counts the finished seeds by status
+    A seed counts as diverged when its trial ended ``diverged`` or ``failed`` (worst for the searcher, as in the
+    ranking: ``rank_configs``'s ``diverged_statuses``), or has no finite best value. The trial alone judges
+    divergence (``tune_sched.config.divergence``, at every epoch end, stopping the seed at once), so the search and
+    ``analyze`` count the same seeds; fold in finished seeds every round (``finish``) to see them at once. Seeds
+    that finished early (early stopping) keep their best value. ``report()`` also counts the finished seeds by status
     (``seeds_<status>``), so the driver can tell a config whose seeds all failed from one that completed.
     """
 
@@ -40,9 +42,7 @@ class SeedAggregate:
         for seed, metrics in reports.items():
             value = metrics.get(self.metric, math.nan)
             self.last[seed] = value
-            if not math.isfinite(value):
-                self.diverged[seed] = True
-            elif not math.isfinite(self.best[seed]) or self._better(value, self.best[seed]):
+            if math.isfinite(value) and (not math.isfinite(self.best[seed]) or self._better(value, self.best[seed])):
                 self.best[seed] = value
 
     def finish(self, results: Mapping[int, Any]) -> None:

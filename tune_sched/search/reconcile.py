@@ -106,8 +106,8 @@ def record_stopped(seed_dir: Path, *, config_id: str, seed: int, status: Status 
                    reason: str = PRUNED_REASON, note: str = "") -> TrialResult:
     """Write ``result.json`` for a seed that was stopped from outside, from the tables it wrote (or none).
 
-    ``status`` is ``pruned`` (the pruner's decision never reached the worker) or ``failed`` (the worker died more
-    often than ``search.max_failures`` allows). Best and final metric, epochs and steps come from its tables.
+    ``status`` is ``pruned`` (the pruner's decision never reached the worker; ``completed`` when its tables hold
+    every epoch) or ``failed`` (the worker died more often than ``search.max_failures`` allows). Best and final metric, epochs and steps come from its tables.
     """
     import pyarrow.parquet as pq
 
@@ -118,6 +118,8 @@ def record_stopped(seed_dir: Path, *, config_id: str, seed: int, status: Status 
     metric, mode = config.get("metric", "val_loss"), config.get("mode", "min")
     epochs = pq.read_table(seed_dir / "epochs.parquet").to_pylist() if (seed_dir / "epochs.parquet").exists() else []
     steps = pq.read_table(seed_dir / "steps.parquet").num_rows if (seed_dir / "steps.parquet").exists() else 0
+    if status == "pruned" and len(epochs) >= (config.get("trainer") or {}).get("max_epochs", math.inf):
+        status, reason = "completed", ""  # it trained every epoch: the stop cut nothing short
     result = TrialResult(config_id=config_id, seed=seed, status=status, reason=reason, metric=metric, mode=mode,
                          epochs_run=len(epochs), steps_run=steps, wall_time_s=math.nan, notes=[note] if note else [])
     values = [(row["epoch"], row.get(metric)) for row in epochs]

@@ -141,7 +141,9 @@ class TrialClock(pl.Callback):
 class EpochHook(pl.Callback):
     """Call ``hook(epoch, metrics) -> stop`` at every epoch end (after recording); True stops the fit (pruned).
 
-    With a ``clock``, the time spent in the hook is excluded from the trial's training time.
+    A stop asked at the last epoch (``max_epochs``), or at an epoch where the trainer stops anyway (early
+    stopping), cuts nothing short: the run is not marked as stopped by the hook, so it stays ``completed``. With a
+    ``clock``, the time spent in the hook is excluded from the trial's training time.
     """
 
     def __init__(self, hook: Callable[[int, dict[str, float]], bool], *, clock: TrialClock | None = None) -> None:
@@ -156,7 +158,8 @@ class EpochHook(pl.Callback):
         else:
             with self.clock.excluded():
                 stop = self.hook(trainer.current_epoch, metrics)
-        if stop:
+        last = trainer.current_epoch + 1 >= (trainer.max_epochs or 0) > 0 or trainer.should_stop
+        if stop and not last:
             self.stopped_by_hook = True
             trainer.should_stop = True
 

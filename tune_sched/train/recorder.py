@@ -28,12 +28,14 @@ __all__ = ["MetricsRecorder", "TrialDiverged"]
 
 
 class TrialDiverged(RuntimeError):
-    """The training loss became NaN or infinite."""
+    """The run diverged: its training loss became NaN or infinite at ``step``, or ``reason`` (the divergence rule,
+    :func:`tune_sched.config.divergence.judge_divergence`, at the end of ``epoch``)."""
 
-    def __init__(self, step: int, value: float) -> None:
+    def __init__(self, step: int, value: float = math.nan, *, epoch: int | None = None, reason: str = "") -> None:
         self.step = step
         self.value = value
-        super().__init__(f"train loss became {value} at step {step}")
+        self.epoch = epoch
+        super().__init__(reason or f"train loss became {value} at step {step}")
 
 
 class MetricsRecorder(pl.Callback):
@@ -74,7 +76,7 @@ class MetricsRecorder(pl.Callback):
         self._pending, self._sums, self._count = None, {}, 0
         if loss is not None and not math.isfinite(loss):
             self.flush()
-            raise TrialDiverged(step, loss)
+            raise TrialDiverged(step, loss, epoch=trainer.current_epoch)
 
     def _add_micro_batch(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any) -> None:
         values = {f"train_{k}": float(v) for k, v in (getattr(pl_module, "tune_sched_components", None) or {}).items()}

@@ -31,7 +31,10 @@ class TrialResult:
         best_metric, best_epoch, final_metric: of ``metric`` over the recorded epochs (``best_epoch`` is 0-based,
             -1 and NaN when no epoch had a finite value).
         epochs_run, steps_run: rows of ``epochs.parquet`` and ``steps.parquet`` (a resumed run's included).
-        failed_epoch, diverged_step: where a failed or diverged run stopped.
+        failed_epoch, diverged_step, diverged_epoch: where a failed or diverged run stopped (``diverged_step`` is
+            the last optimizer step it trained; None for a run judged only at its end).
+        untrained_loss, untrained_metric: the untrained model's train loss and metric, the divergence rule's
+            references (NaN when unknown).
         lr_stuck: a configured LR schedule should have moved the LR and never did (see ``notes``).
         precision: what really ran (``32-true`` when 16-bit fell back on a machine without a GPU).
         wall_time_s: the trial's own training time (see :func:`run_trial`).
@@ -51,6 +54,9 @@ class TrialResult:
     steps_run: int = 0
     failed_epoch: int | None = None
     diverged_step: int | None = None
+    diverged_epoch: int | None = None
+    untrained_loss: float = math.nan
+    untrained_metric: float = math.nan
     lr_stuck: bool = False
     precision: str = ""
     num_threads: int = 0  # torch's intra-op threads: CPU results differ in the last digits between counts
@@ -93,7 +99,10 @@ def run_trial(
     training continues from ``last.ckpt`` (the same config is required, except ``trainer.max_epochs``) exactly
     as if never interrupted, and starts afresh when there is no checkpoint.
 
-    Outcomes: a NaN/inf train loss ends the run as ``diverged`` (``diverged_step``); an exception as ``failed``
+    Outcomes: a run that diverged by ``trainer.divergence``'s rule (a NaN/inf loss or metric, a loss that blew up
+    and stayed up; :mod:`tune_sched.config.divergence`) stops at once as ``diverged`` (``diverged_step``,
+    ``diverged_epoch``, ``reason``), and so does one that trained to its end without ever beating the untrained
+    model; an exception as ``failed``
     (``reason``, ``failed_epoch``; re-raised with ``raise_errors``); ``epoch_hook(epoch, metrics)`` returning True
     stops it as ``pruned``. Two outcomes write no ``result.json``, since the run did not finish: a UsageError (the
     config is wrong: a monitored metric the module does not log, a module that does not import, ...) and a
@@ -120,17 +129,22 @@ def run_trial(
 
     result = TrialResult(config_id=config_id, seed=config.seed, status="completed", metric=config.metric,
                          mode=config.mode)
-    recorder = trainer = error = None
+    recorder = trainer = error = judge = None
     try:
-        trainer, module, datamodule, recorder, hook_cb = _setup(config, out, result, clock, config_id=config_id,
+        trainer, module, datamodule, recorder, hook_cb, judge = _setup(config, out, result, clock, config_id=config_id,
                                                                  epoch_hook=epoch_hook, checkpoint=checkpoint,
                                                                  num_threads=num_threads, progress_bar=progress_bar,
                                                                  save_every_s=save_every_s)
         _fit(trainer, module, datamodule, ckpt)
         if hook_cb is not None and hook_cb.stopped_by_hook:
             result.status, result.reason = "pruned", "stopped by the search's pruner"
+        else:
+            verdict = judge.judge(finished=True)
+            if verdict.diverged:
+                result.status, result.diverged_epoch, result.reason = "diverged", verdict.epoch, verdict.reason
     except TrialDiverged as err:
         result.status, result.diverged_step, result.reason = "diverged", err.step, str(err)
+        result.diverged_epoch = err.epoch
     except (UsageError, KeyboardInterrupt):
         if recorder is not None:
             recorder.flush()
@@ -140,6 +154,8 @@ def run_trial(
         result.failed_epoch = trainer.current_epoch if trainer is not None else None
         error = err
     result.wall_time_s = clock.elapsed
+    if judge is not None:
+        result.untrained_loss, result.untrained_metric = judge.untrained_loss, judge.untrained_metric
     if recorder is not None:
         _summarize(result, recorder, config)
         recorder.flush()
@@ -262,6 +278,7 @@ def _setup(config: RunConfig, out: Path | None, result: TrialResult, clock: Any,
 
     from tune_sched.build.lightning import configure_optimizers
     from tune_sched.train.callbacks import EpochHook, LastCheckpoint, LossWeightsCallback, MonitorCheck, SaveSchedule
+    from tune_sched.train.divergence import DivergenceCheck
     from tune_sched.train.modules import build_module
     from tune_sched.train.precision import resolve_device
     from tune_sched.train.recorder import MetricsRecorder
@@ -303,7 +320,8 @@ def _setup(config: RunConfig, out: Path | None, result: TrialResult, clock: Any,
 
     saves = SaveSchedule(save_every_s)
     recorder = MetricsRecorder(out, keys={"config_id": config_id, "seed": config.seed}, saves=saves)
-    callbacks += [clock, MonitorCheck(monitors), recorder]
+    judge = DivergenceCheck(recorder, config.trainer.divergence, metric=config.metric, mode=config.mode)
+    callbacks += [clock, MonitorCheck(monitors), recorder, judge]
     if loss_cb is not None:
         callbacks.append(loss_cb)
     if es is not None:
@@ -316,6 +334,8 @@ def _setup(config: RunConfig, out: Path | None, result: TrialResult, clock: Any,
         callbacks.append(LastCheckpoint(out / "last.ckpt", saves))
 
     needs_sanity = any(m.startswith("val") for _, m in monitors)
+    # the divergence rule's untrained metric: the sanity check over the whole validation set (-1: every batch)
+    sanity_steps = -1 if _is_val(config.metric) and config.trainer.divergence.min_improvement is not None else 1
     trainer = pl.Trainer(
         max_epochs=config.trainer.max_epochs,
         precision=precision,
@@ -326,7 +346,7 @@ def _setup(config: RunConfig, out: Path | None, result: TrialResult, clock: Any,
         deterministic=config.trainer.deterministic,
         limit_train_batches=config.trainer.limit_train_batches,
         check_val_every_n_epoch=config.trainer.check_val_every_n_epoch,
-        num_sanity_val_steps=1 if needs_sanity else 0,
+        num_sanity_val_steps=sanity_steps if needs_sanity else 0,
         callbacks=callbacks,
         logger=False,
         enable_checkpointing=bool(checkpoint and out is not None),
@@ -334,7 +354,11 @@ def _setup(config: RunConfig, out: Path | None, result: TrialResult, clock: Any,
         enable_model_summary=False,
         default_root_dir=str(out) if out is not None else None,
     )
-    return trainer, module, datamodule, recorder, hook_cb
+    return trainer, module, datamodule, recorder, hook_cb, judge
+
+
+def _is_val(metric: str) -> bool:
+    return metric.startswith("val")
 
 
 def _check_plateau_schedule(config: RunConfig) -> None:
