@@ -6,7 +6,7 @@ import json
 import math
 from typing import Any
 
-__all__ = ["failed_configs", "top_configs_text"]
+__all__ = ["diverged_savings", "failed_configs", "top_configs_text"]
 
 
 def top_configs_text(trials: Any, *, mode: str, metric: str, top: int = 5) -> str:
@@ -29,7 +29,32 @@ def top_configs_text(trials: Any, *, mode: str, metric: str, top: int = 5) -> st
     for rank, row in enumerate(ranked.head(top).itertuples(), start=1):
         lines.append(f"{rank:>4}  {row.config_id:<14} {_fmt(row.score):>10} {_fmt(getattr(row, 'iqm', math.nan)):>10} "
                      f"{getattr(row, 'divergence_rate', 0.0):>8.0%}  {_describe(configs.get(row.config_id))}")
-    return "\n".join(lines + ([note] if note else []))
+    saved = _savings_line(frame)
+    return "\n".join(lines + ([note] if note else []) + ([saved] if saved else []))
+
+
+def diverged_savings(trials: Any) -> tuple[int, int, float]:
+    """(diverged seeds stopped before ``max_epochs``, the epochs they did not train, the seconds that saved).
+
+    The seconds are an estimate: each such seed's own seconds per epoch (``wall_time_s / epochs_run``) times the
+    epochs it did not train (``cfg.trainer.max_epochs - epochs_run``).
+    """
+    frame = trials.to_pandas() if hasattr(trials, "to_pandas") else trials
+    if frame.empty or "cfg.trainer.max_epochs" not in frame:
+        return 0, 0, 0.0
+    hit = frame[(frame["status"] == "diverged") & (frame["epochs_run"] > 0)]
+    left = (hit["cfg.trainer.max_epochs"] - hit["epochs_run"]).clip(lower=0)
+    hit, left = hit[left > 0], left[left > 0]
+    per_epoch = (hit["wall_time_s"] / hit["epochs_run"]).where(lambda x: x.apply(math.isfinite), 0.0)
+    return len(hit), int(left.sum()), float((per_epoch * left).sum())
+
+
+def _savings_line(frame: Any) -> str:
+    seeds, epochs, seconds = diverged_savings(frame)
+    if not seeds:
+        return ""
+    return (f"{seeds} diverged seed(s) stopped early, {epochs} epoch(s) not trained: about {seconds:.3g} s of "
+            "training saved (each seed's own seconds per epoch)")
 
 
 def failed_configs(trials: Any) -> tuple[int, int, str]:
