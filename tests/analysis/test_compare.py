@@ -49,7 +49,7 @@ def test_arms_that_differ_on_every_seed(arms):
     assert 0 < tests["welch_p"] < 1 and tests["mann_whitney_p"] == pytest.approx(0.1)
     assert comparison.verdict.startswith("**B (`main:steady`) looks better than A (`main:spiky`)**")
     assert "3 seeds per arm are too few to be sure; run at least 5 seeds per arm." in comparison.verdict
-    assert "Loss spikes per seed: A 0.3333, B 0" in comparison.verdict
+    assert "Loss spikes per seed: A 0.6667, B 0" in comparison.verdict
 
 
 def test_identical_arms_show_no_difference(arms):
@@ -94,7 +94,7 @@ def test_outputs_json_markdown_and_text(arms, tmp_path):
     assert comparison_json(comparison) == data
     markdown = (tmp_path / "ab.md").read_text()
     assert markdown.startswith("# A/B comparison: `main:spiky` (A, control) against `main:steady` (B, treatment)")
-    assert "![loss curves of both arms](ab.png)" in markdown and "| spikes per seed | 0.3333 | 0 |" in markdown
+    assert "![loss curves of both arms](ab.png)" in markdown and "| spikes per seed | 0.6667 | 0 |" in markdown
     text = comparison_text(comparison)
     assert "P(B beats A)" in text and "**" not in text and text.splitlines()[-1].startswith("B (main:steady) looks")
 

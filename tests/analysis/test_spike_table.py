@@ -61,7 +61,8 @@ def _episode_rows(frame, key):
 
 
 @pytest.mark.parametrize(
-    "rule", [{}, {"rule": "median_ratio"}, {"window": 16, "k": 4.0, "ema_alpha": 0.5, "recovery_tol": 0.05}]
+    "rule",
+    [{}, {"rule": "zscore"}, {"rule": "median_ratio"}, {"window": 16, "k": 4.0, "ema_alpha": 0.5, "recovery_tol": 0.05}],
 )
 @pytest.mark.parametrize("cells", [None, 700])  # 700: many small batches
 def test_episodes_and_stats_equal_the_per_run_functions(rule, cells, monkeypatch):
@@ -92,6 +93,31 @@ def test_a_spike_near_the_end_of_a_shorter_run_stays_unrecovered():
     episodes = spike_episodes(_long_table(series))
     assert _episode_rows(episodes, ("b", 0)) == [dataclasses.astuple(e) for e in detect_spikes(short)]
     assert episodes["recovered"].tolist() == [False] and episodes["end"].tolist() == [520]
+
+
+@pytest.mark.parametrize("rule", ["robust", "zscore", "median_ratio"])
+def test_one_huge_value_in_a_long_run_is_one_episode_beside_runs_of_other_lengths(rule):
+    rng = np.random.default_rng(1)
+    t = np.arange(2000)
+    blown = (np.exp(-t / 500) + 0.1) * np.exp(0.05 * rng.standard_normal(2000))
+    blown[1024] = 1e8
+    series = {("a", 0): blown, ("a", 1): 1.0 + 0.01 * np.sin(t), ("b", 0): blown[:300]}
+    runs = spike_table(_long_table(series), rule=rule)
+    assert runs["spike_count"].tolist() == [1, 0, 0]
+    (ep,) = detect_spikes(blown, rule=rule)
+    assert (ep.start, ep.recovered) == (1024, True)
+
+
+def test_early_spikes_of_short_runs_are_found_in_a_whole_table():
+    rng = np.random.default_rng(2)
+    series = {}
+    for r, at in enumerate([2, 3, 5, 7, 11, 20]):
+        t = np.arange(60)
+        x = (0.7 * np.exp(-t / 20) + 0.3) * (1 + 4 * np.exp(-t / 3)) * np.exp(0.05 * rng.standard_normal(60))
+        x[at] *= 10.0
+        series[("c", r)] = x
+    episodes = spike_episodes(_long_table(series))
+    assert episodes["start"].tolist() == [2, 3, 5, 7, 11, 20]
 
 
 def test_reads_parquet_paths_and_arrow_tables_alike(tmp_path):
@@ -185,7 +211,7 @@ def test_empty_table_gives_empty_frames():
         ("missing_key", {}, r"^steps.config_id: has missing values; every row needs its run key$"),
         ("missing_step", {}, r"^steps.step: must hold an integer in every row; fill in the missing values$"),
         (None, {"mode": "mni"}, r"^mode: unknown mode 'mni' \(did you mean 'min'\?\)"),
-        (None, {"kk": 3}, r"^kk: unknown zscore setting 'kk' \(did you mean 'k'\?\)"),
+        (None, {"kk": 3}, r"^kk: unknown robust setting 'kk' \(did you mean 'k'\?\)"),
     ],
 )
 def test_errors_name_the_column_and_the_fix(change, kwargs, message):

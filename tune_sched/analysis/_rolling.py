@@ -12,14 +12,18 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["forward_filled", "trailing_ema", "trailing_mean_std", "trailing_median", "trailing_sum"]
+__all__ = [
+    "block_noise", "forward_filled", "trailing_ema", "trailing_mean_std", "trailing_median", "trailing_sum",
+]
 
 
 def trailing_sum(v: np.ndarray, window: int) -> np.ndarray:
     """``out[:, i] = v[:, i - window : i].sum(axis=1)`` (a shorter window near the start), for finite ``v``.
 
-    Uses cumulative sums restarted every ``window`` columns, so the rounding error of a window depends only on the
-    values within two blocks of it: a huge value early in a run does not pollute the sums long after it.
+    The columns are cut into blocks of ``window``; window ``i`` is the tail of one block (a cumulative sum from the
+    block's right end) plus the head of the next (a cumulative sum from its left end). Nothing is ever subtracted,
+    so a sum's rounding error is relative to the values inside its own window: a huge value cannot leave
+    cancellation noise in the windows around it.
     """
     rows, n = v.shape
     if n == 0:
@@ -28,13 +32,10 @@ def trailing_sum(v: np.ndarray, window: int) -> np.ndarray:
     padded = np.zeros((rows, (blocks + 1) * window))
     padded[:, window : window + n] = v  # window i covers padded[:, i : i + window]
     cells = padded.reshape(rows, blocks + 1, window)
-    inclusive = np.cumsum(cells, axis=2)
-    before = np.zeros_like(cells)  # before[b, o] = sum of block b's first o values
-    before[:, :, 1:] = inclusive[:, :, :-1]
-    total = inclusive[:, :, -1:]
-    # window i = b * window + o: the tail of block b from offset o plus the head of block b + 1 before offset o
-    out = (total[:, :blocks] - before[:, :blocks]) + before[:, 1:]
-    return out.reshape(rows, blocks * window)[:, :n]
+    tail = np.cumsum(cells[:, :blocks, ::-1], axis=2)[:, :, ::-1]  # tail[b, o] = sum of block b from offset o on
+    head = np.zeros((rows, blocks, window))  # head[b, o] = sum of block b + 1 before offset o
+    np.cumsum(cells[:, 1:, :-1], axis=2, out=head[:, :, 1:])
+    return (tail + head).reshape(rows, blocks * window)[:, :n]
 
 
 def trailing_mean_std(x: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -65,6 +66,37 @@ def trailing_median(x: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]
     median = rolling.median().to_numpy()[:n].T
     count = trailing_sum(np.isfinite(x).astype(np.float64), window)
     return count, np.ascontiguousarray(median)
+
+
+def block_noise(x: np.ndarray, window: int) -> np.ndarray:
+    """A robust noise scale at each column: the median absolute second difference in a block of columns.
+
+    ``|x[i] - 2 x[i - 1] + x[i - 2]|`` follows the noise and not the trend: a steadily falling loss (the fast fall
+    at the start of training) leaves it small, where first differences would measure the fall itself. The columns
+    are cut into blocks of ``window``; column ``i`` gets the median over the whole block *before* its own, so a
+    spike never inflates the scale it is judged by. The first block has nothing before it: it gets the smaller of
+    its own median and the next block's (a leading window), so the first values of a series are judged with a
+    full block of evidence, and a spike among them (which touches three second differences of its block) cannot
+    hide itself. Differences touching a non-finite value are left out; a block without any takes the nearest
+    earlier block's median (the first later one at the start); NaN for a row without any.
+    """
+    rows, n = x.shape
+    if n == 0:
+        return np.zeros((rows, 0))
+    blocks = -(-n // window)
+    steps = np.full((rows, blocks * window), np.inf)  # +inf sorts last: "no difference here"
+    with np.errstate(invalid="ignore"):
+        d = np.abs(x[:, 2:] - 2.0 * x[:, 1:-1] + x[:, :-2])
+    steps[:, 2:n] = np.where(np.isfinite(d), d, np.inf)
+    ordered = np.sort(steps.reshape(rows, blocks, window), axis=2)
+    count = np.isfinite(ordered).sum(axis=2)
+    low = np.take_along_axis(ordered, (np.maximum(count - 1, 0) // 2)[..., None], axis=2)[..., 0]
+    high = np.take_along_axis(ordered, np.minimum(count // 2, window - 1)[..., None], axis=2)[..., 0]
+    median = forward_filled(np.where(count > 0, 0.5 * (low + high), np.nan))
+    judged = np.empty_like(median)
+    judged[:, 1:] = median[:, :-1]  # block b is judged by block b - 1
+    judged[:, 0] = np.fmin(median[:, 0], median[:, 1]) if blocks > 1 else median[:, 0]
+    return np.repeat(judged, window, axis=1)[:, :n]
 
 
 def forward_filled(x: np.ndarray) -> np.ndarray:

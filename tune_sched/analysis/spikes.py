@@ -1,6 +1,7 @@
 """Loss spikes in one training run: the episodes and the run's spike statistics.
 
-A spike is a value far above the trailing window before it (rules and their settings: ``spike_rules``). Spikes are
+A spike is a value far above the values before it (rules and their settings: ``spike_rules``; the default judges
+every value from the third on, in log units against the median and a robust noise scale). Spikes are
 grouped into episodes: an episode starts at a spike, its pre-spike level is a fast EMA of the series just before
 it, and it ends at the first later value that is no spike and where the EMA is back within ``recovery_tol``
 (default 10 %) of the pre-spike level. An episode still open when the series ends is unrecovered.
@@ -63,12 +64,14 @@ def detect_spikes(values: Sequence[float] | np.ndarray, **rule: Any) -> list[Epi
 
     Args:
         values: the series; NaN and inf are allowed (skipped, never spikes).
-        **rule: spike-rule settings: ``rule`` (``"zscore"`` or ``"median_ratio"``), ``window``, ``k`` (zscore),
-            ``threshold`` (median_ratio), ``ema_alpha``, ``recovery_tol``; or ``rule=SpikeRule(...)``.
-            Defaults: zscore with window 128 (at most n // 4, at least 8) and k = 6.
+        **rule: spike-rule settings: ``rule`` (``"robust"``, ``"zscore"`` or ``"median_ratio"``), ``window``,
+            ``k`` (robust, zscore), ``min_ratio`` (robust), ``threshold`` (median_ratio), ``ema_alpha``,
+            ``recovery_tol``; or ``rule=SpikeRule(...)``. Defaults: robust with window 128 (at most n // 4, at
+            least 8), k = 6 and min_ratio = 2.
 
     Returns:
-        The episodes; empty for an empty or too short series (fewer than ``W // 2 + 1`` values).
+        The episodes; empty for an empty series or one of two values (robust), or one with fewer than
+        ``W // 2 + 1`` values (zscore, median_ratio).
 
     Raises:
         UsageError: unknown rule or setting, a value out of range, or ``values`` not one-dimensional.
