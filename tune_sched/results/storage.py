@@ -180,16 +180,16 @@ def pull(remote: Remote, local: Path, *, under: str = "", skip: Iterable[str] = 
     """
     skip = tuple(skip)
     count = 0
-    for relative, (size, _mtime) in remote.listing(under).items():
+    from tune_sched.results.io import atomic_write_bytes
+
+    for relative, (size, mtime) in remote.listing(under).items():
         if skip and relative.endswith(skip):
             continue
         target = local / relative
-        if target.is_file() and target.stat().st_size == size and not relative.endswith(".json"):
-            continue  # tables and checkpoints are replaced whole; a changed one has changed its size (almost)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        from tune_sched.results.io import atomic_write_bytes
-
+        if target.is_file() and (target.stat().st_size, target.stat().st_mtime) == (size, mtime):
+            continue  # downloaded before: the copy carries the remote file's size and modification time
         atomic_write_bytes(target, remote.read_bytes(relative))
+        os.utime(target, (mtime, mtime))
         count += 1
     return count
 
