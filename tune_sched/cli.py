@@ -9,11 +9,12 @@ from __future__ import annotations
 import argparse
 import gc
 import shutil
+import signal
 import sys
 import traceback
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from tune_sched.errors import SearchFailed, UsageError
 
@@ -146,15 +147,24 @@ def cmd_search(args: argparse.Namespace) -> int:
         num_samples=args.num_samples, seeds=args.seeds, max_epochs=args.max_epochs,
         max_concurrent=args.max_concurrent, cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
     )
+    terminated: list[int] = []
+
+    def on_sigterm(signum: int, frame: Any) -> None:
+        terminated.append(signum)
+        raise KeyboardInterrupt  # the same clean stop as Ctrl-C: what finished is kept, the rest resumes
+
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
     try:
         run_search(space, name=args.name, storage=args.storage, resume=args.resume, address=args.address,
                    space_name=Path(args.space).stem)
     except KeyboardInterrupt as err:
         print(f"\n{err}" if str(err) else "\ninterrupted", file=sys.stderr)
-        return 130
+        return 128 + signal.SIGTERM if terminated else 130
     except ResultsLost as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     return 0
 
 

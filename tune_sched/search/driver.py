@@ -72,6 +72,10 @@ def run_search(
         # The fork server imports torch and Lightning once for the workers on this machine. A private cluster's
         # starts before Ray, so that its imports overlap Ray's start; an existing cluster's, if it has a node here.
         private = address is None and not _ray_running()
+        if private:  # a driver killed outright leaves none of its cluster's processes running
+            from tune_sched.search.watchdog import watchdog
+
+            stack.enter_context(watchdog())
         fork = _start_forkserver(stack, space, experiment) if private else None
         stack.enter_context(ray_session(address))
         if not private:

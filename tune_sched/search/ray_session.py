@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import signal
 from collections.abc import Iterator
 from typing import Any
 
@@ -57,6 +58,15 @@ def ray_session(address: str | None = None, *, num_cpus: int | None = None,
     if ray.is_initialized():
         yield
         return
+    with _own_sigterm():
+        _init(ray, address, num_cpus=num_cpus, num_gpus=num_gpus)
+    try:
+        yield
+    finally:
+        ray.shutdown()
+
+
+def _init(ray: Any, address: str | None, *, num_cpus: int | None, num_gpus: int | None) -> None:
     if address:
         from tune_sched.errors import UsageError
 
@@ -71,10 +81,18 @@ def ray_session(address: str | None = None, *, num_cpus: int | None = None,
         with _lean_head():
             ray.init(address="local", num_cpus=num_cpus, num_gpus=num_gpus, include_dashboard=False,
                      log_to_driver=False, logging_level=logging.ERROR, object_store_memory=object_store_bytes())
+
+
+@contextlib.contextmanager
+def _own_sigterm() -> Iterator[None]:
+    """Keep the driver's SIGTERM handler through ``ray.init``, which installs a handler of Ray's core (it logs
+    and exits at once, skipping the search's clean stop). Only a handler Python installed can be put back."""
+    handler = signal.getsignal(signal.SIGTERM)
     try:
         yield
     finally:
-        ray.shutdown()
+        if handler is not None:
+            signal.signal(signal.SIGTERM, handler)
 
 
 OBJECT_STORE_CAP = 2 * 1024**3
