@@ -140,7 +140,6 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_search(args: argparse.Namespace) -> int:
     from tune_sched.config.space import load_search_space
-    from tune_sched.search.cluster_preflight import ResultsLost
     from tune_sched.search.driver import run_search
 
     space = load_search_space(args.space).with_overrides(
@@ -160,9 +159,6 @@ def cmd_search(args: argparse.Namespace) -> int:
     except KeyboardInterrupt as err:
         print(f"\n{err}" if str(err) else "\ninterrupted", file=sys.stderr)
         return 128 + signal.SIGTERM if terminated else 130
-    except ResultsLost as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
     finally:
         signal.signal(signal.SIGTERM, previous)
     return 0

@@ -14,7 +14,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from tune_sched.errors import UsageError
+from tune_sched.errors import SearchFailed, UsageError
 
 __all__ = ["ResultsLost", "check_cluster", "check_saved", "fits_nodes", "probe_nodes"]
 
@@ -133,7 +133,7 @@ def _remove_probes(experiment: Path, uri: str | None) -> None:
             pass
 
 
-class ResultsLost(RuntimeError):
+class ResultsLost(SearchFailed):
     """Trials reported results, but none of their tables reached the experiment (the CLI exits with 1)."""
 
 
