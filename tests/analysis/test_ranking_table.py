@@ -38,11 +38,22 @@ def test_the_ranking_table_shows_the_statistics_and_differing_values(analysis):
     lines = text.splitlines()
     header = lines[0]
     for name in ("rank", "config", "score", "IQM val_loss", "std", "worst", "diverged", "spikes", "spike var",
-                 "pareto", "optimizer.lr"):
+                 "spike cost", "pareto", "optimizer.lr"):
         assert name in header
     assert lines[2].split()[:2] == ["1", "steady"]
     assert len(lines) == 2 + 2 + 1
     assert lines[-1] == "(3 more configs; all of them are in analysis.parquet)"
+
+
+def test_the_spike_cost_column_is_the_score_term_of_each_config(analysis):
+    header, _, *rows = format_ranking(analysis, top=None, markdown=True).splitlines()
+    column = [c.strip() for c in header.split("|")].index("spike cost")
+    by_config = {row.split("|")[2].strip(): row.split("|")[column].strip() for row in rows}
+    ranking = analysis.ranking.set_index("config_id")
+    for config_id, cell in by_config.items():
+        term = ranking.loc[config_id, "spike_term"]
+        assert cell == ("-" if np.isnan(term) else f"{term:.4g}" if term else "0"), config_id
+    assert ranking.loc["steady", "spike_term"] == 0 and ranking.loc["spiky", "spike_term"] > 0
 
 
 def test_the_full_ranking_notes_pruned_and_failed_seeds(analysis):

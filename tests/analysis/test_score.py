@@ -84,7 +84,7 @@ def test_score_settings_from_yaml():
     assert ScoreSettings.from_dict(None) == ScoreSettings()
     message = (
         r"^score.spread_weigth: unknown score setting 'spread_weigth' \(did you mean 'spread_weight'\?\); "
-        r"use one of: divergence_penalty, spread_weight$"
+        r"use one of: divergence_penalty, spike_weight, spread_weight$"
     )
     with pytest.raises(UsageError, match=message):
         ScoreSettings.from_dict({"spread_weigth": 1})
@@ -92,6 +92,9 @@ def test_score_settings_from_yaml():
         ScoreSettings.from_dict({"divergence_penalty": 0}, path="search.score")
     with pytest.raises(UsageError, match=r"^spread_weight: must be a finite number >= 0"):
         ScoreSettings(spread_weight=-1.0)
+    assert ScoreSettings.from_dict({"spike_weight": 0}).spike_weight == 0.0
+    with pytest.raises(UsageError, match=r"^score.spike_weight: must be a finite number >= 0 \(0 leaves spikes out\)"):
+        ScoreSettings.from_dict({"spike_weight": -0.1})
 
 
 def _per_run(rows):
@@ -176,3 +179,59 @@ def test_pareto_front_matches_a_brute_force_check():
 def test_pareto_front_needs_matching_lengths():
     with pytest.raises(UsageError, match=r"^stability: must have one value per quality value \(2\), but got 1$"):
         pareto_front([1.0, 2.0], [1.0])
+
+
+@pytest.mark.parametrize("mode", ["min", "max"])
+def test_spike_weight_0_gives_exactly_the_score_without_spikes(mode):
+    rng = np.random.default_rng(4)
+    for _ in range(200):
+        n = int(rng.integers(1, 7))
+        values = rng.lognormal(size=n) * rng.choice([1.0, -1.0])
+        values[rng.random(n) < 0.2] = np.nan
+        diverged = rng.random(n) < 0.2
+        counts = rng.integers(0, 6, n).astype(float)
+        old = robust_score(values, diverged=diverged, mode=mode)  # no spike data: the score before spikes
+        assert robust_score(values, diverged=diverged, spikes=counts, mode=mode, spike_weight=0.0) == old
+        assert robust_score(values, diverged=diverged, spikes=np.full(n, np.nan), mode=mode) == old
+        # the score as it was before the spike term (formula of the module docstring, without it)
+        ok = values[~(diverged | ~np.isfinite(values))]
+        if ok.size and mode == "min":
+            spread = 0.5 * (ok.std(ddof=1) if ok.size > 1 else 0.0)
+            rate = 1 - ok.size / n
+            assert old == pytest.approx(iqm(ok) + spread + rate / (1 - rate) * max(abs(iqm(ok)) + spread, 1e-12),
+                                        rel=1e-14)
+
+
+def test_spike_term_known_values_and_its_column():
+    # IQM 2, std 0 -> level 2; counts 0, 0, 3 over three seeds: mean 1 + std sqrt(3) episodes
+    burden = 1 + math.sqrt(3)
+    expected = 2.0 + 0.1 * burden * 2.0
+    assert robust_score([2.0] * 3, spikes=[0, 0, 3], spike_weight=0.1) == pytest.approx(expected)
+    assert robust_score([2.0] * 3, spikes=[0, 0, 3], spike_weight=0.1, mode="max") == pytest.approx(2.0 - 0.2 * burden)
+    # a diverged seed's spikes are not counted (its divergence is charged already)
+    assert robust_score([2.0] * 4, diverged=[False] * 3 + [True], spikes=[1, 1, 1, 40]) == pytest.approx(
+        robust_score([2.0] * 4, diverged=[False] * 3 + [True], spikes=[1, 1, 1, 0]))
+    per_run = _per_run({"a": [(2.0, "completed", 0), (2.0, "completed", 0), (2.0, "completed", 3)]})
+    row = rank_configs(per_run, spike_weight=0.1, n_boot=20).iloc[0]
+    assert row["score"] == pytest.approx(expected) and row["spike_term"] == pytest.approx(0.2 * burden)
+    assert rank_configs(per_run, spike_weight=0.0, n_boot=20).iloc[0]["spike_term"] == 0.0
+    with pytest.raises(UsageError, match=r"^spikes: must have one count per value \(3\), but got 2"):
+        robust_score([1.0, 1.0, 1.0], spikes=[1, 2])
+
+
+@pytest.mark.parametrize("mode", ["min", "max"])
+def test_same_losses_fewer_spikes_rank_first(mode):
+    ok = "completed"
+    per_run = _per_run({
+        "a_spiky": [(0.5, ok, 3), (0.5, ok, 0), (0.5, ok, 4), (0.5, ok, 1)],  # the id would win a tie
+        "b_calm": [(0.5, ok, 1), (0.5, ok, 0), (0.5, ok, 0), (0.5, ok, 1)],
+    })
+    ranked = rank_configs(per_run, mode=mode, n_boot=20)
+    assert ranked["config_id"].tolist() == ["b_calm", "a_spiky"]
+    assert ranked["spike_term"].iloc[0] < ranked["spike_term"].iloc[1]
+    slightly_better = per_run.assign(best_metric=np.where(per_run["config_id"] == "a_spiky",
+                                                          0.49 if mode == "min" else 0.51, 0.5))
+    # 2 % better metric does not buy 2 episodes per seed (and their spread) at the default weight
+    assert rank_configs(slightly_better, mode=mode, n_boot=20)["config_id"].tolist() == ["b_calm", "a_spiky"]
+    assert rank_configs(slightly_better, mode=mode, spike_weight=0, n_boot=20)["config_id"].tolist() == [
+        "a_spiky", "b_calm"]

@@ -129,7 +129,8 @@ def analyze_experiment(
     found = _spikes(steps, rule)
     runs = trials.merge(found.runs, on=_KEYS, how="left", sort=True)
     ranking = rank_configs(runs, mode=mode, metric="best_metric", spikes="spike_count", n_boot=n_boot,
-                           spread_weight=score.spread_weight, divergence_penalty=score.divergence_penalty)
+                           spread_weight=score.spread_weight, divergence_penalty=score.divergence_penalty,
+                           spike_weight=score.spike_weight)
     params = _varying_params(trials)
     ranking = ranking.merge(_per_config_extras(runs, params, mode), on="config_id", how="left", sort=False)
     return ExperimentAnalysis(path=path, name=str(manifest.get("name", path.name)), metric=metric, mode=mode,

@@ -1,8 +1,9 @@
 """The ranking as a table for people: aligned text for the terminal, or Markdown for the report.
 
 One row per config, best first: rank, config id, score, IQM, std and worst seed of the metric, diverged seeds,
-the spike count's mean and variance over seeds, a star on the Pareto front (IQM against spike variance), then the
-config values that differ between configs. Numbers show four significant digits; a value a config does not set
+the spike count's mean and variance over seeds, what the spikes add to the score (``spike cost``, in the metric's
+units), a star on the Pareto front (IQM against spike variance), then the config values that differ between
+configs. Numbers show four significant digits; a value a config does not set
 shows as ``-``.
 
 Example:
@@ -54,7 +55,7 @@ def format_ranking(
     params = list(analysis.params if params is None else params)[: max_params if max_params is not None else None]
     notes = [_notes(row) for _, row in shown.iterrows()]
     headers = ["rank", "config", "score", f"IQM {analysis.metric}", "std", "worst", "diverged", "spikes", "spike var",
-               "pareto"]
+               "spike cost", "pareto"]
     headers += [param_label(p) for p in params]
     if any(notes):
         headers.append("notes")
@@ -62,7 +63,7 @@ def format_ranking(
     for (_, row), note in zip(shown.iterrows(), notes):
         cells: list[Any] = [int(row["rank"]), row["config_id"], *[row[c] for c in _STAT_COLUMNS],
                             f"{int(row['n_diverged'])}/{int(row['n_seeds'])}", row["spike_mean"], row["spike_var"],
-                            "*" if row["pareto"] else ""]
+                            row["spike_term"], "*" if row["pareto"] else ""]
         cells += [row.get(p) for p in params]
         if any(notes):
             cells.append(note)

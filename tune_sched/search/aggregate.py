@@ -1,9 +1,11 @@
-"""One config's seeds seen as one: the running per-seed best, and the robust score the searcher and pruner see."""
+"""One config's seeds seen as one: the running per-seed best and spike count, and the robust score the searcher and
+pruner see (the same ``robust_score``, spike term included, that ``analyze`` ranks by)."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any, get_args
 
 from tune_sched.train.trial import Status
@@ -24,6 +26,10 @@ class SeedAggregate:
     ``analyze`` count the same seeds; fold in finished seeds every round (``finish``) to see them at once. Seeds
     that finished early (early stopping) keep their best value. ``report()`` also counts the finished seeds by status
     (``seeds_<status>``), so the driver can tell a config whose seeds all failed from one that completed.
+
+    Spikes: each seed's spike episodes in its per-step training loss (``detect_spikes`` with the default rule, the
+    count ``spike_table`` gives ``analyze``), from ``spike_losses`` or the seeds' saved ``steps.parquet``
+    (``read_spikes``); a seed with no steps yet has no count and adds nothing to the spike term.
     """
 
     def __init__(self, seeds: Iterable[int], *, metric: str, mode: str) -> None:
@@ -34,6 +40,8 @@ class SeedAggregate:
         self.last: dict[int, float] = {s: math.nan for s in self.seeds}
         self.diverged: dict[int, bool] = {s: False for s in self.seeds}
         self.statuses: dict[int, str] = {}
+        self.spikes: dict[int, float] = {s: math.nan for s in self.seeds}
+        self._steps_seen: dict[int, tuple[int, int]] = {}
         self.epoch = 0
 
     def update(self, reports: Mapping[int, Mapping[str, float]]) -> None:
@@ -54,6 +62,30 @@ class SeedAggregate:
             if math.isfinite(result.best_metric):
                 self.best[seed] = result.best_metric
 
+    def spike_losses(self, losses: Mapping[int, Any]) -> None:
+        """Count each seed's spike episodes in its per-step training losses (its whole run so far)."""
+        from tune_sched.analysis.spikes import detect_spikes
+
+        for seed, values in losses.items():
+            self.spikes[seed] = float(len(detect_spikes(values)))
+
+    def read_spikes(self, folders: Mapping[int, str | Path]) -> None:
+        """``spike_losses`` from each seed folder's ``steps.parquet`` as last saved (only files that changed)."""
+        import pyarrow.parquet as pq
+
+        changed = {}
+        for seed, folder in folders.items():
+            path = Path(folder) / "steps.parquet"
+            try:
+                stat = path.stat()
+            except OSError:
+                continue  # nothing saved yet
+            if self._steps_seen.get(seed) != (stat.st_mtime_ns, stat.st_size):
+                self._steps_seen[seed] = (stat.st_mtime_ns, stat.st_size)
+                table = pq.read_table(path, columns=["step", "train_loss"]).sort_by("step")
+                changed[seed] = table.column("train_loss").to_numpy(zero_copy_only=False).astype(float)
+        self.spike_losses(changed)
+
     def report(self) -> dict[str, float]:
         from tune_sched.analysis.score import robust_score
 
@@ -62,7 +94,8 @@ class SeedAggregate:
         diverged = [self.diverged[s] or not math.isfinite(self.best[s]) for s in seeds]
         finite = [v for v, d in zip(values, diverged) if not d]
         return {
-            "score": _finite(robust_score(values, diverged=diverged, mode=self.mode), self.mode),
+            "score": _finite(robust_score(values, diverged=diverged, spikes=[self.spikes[s] for s in seeds],
+                                          mode=self.mode), self.mode),
             f"{self.metric}_mean": sum(finite) / len(finite) if finite else math.nan,
             "diverged_seeds": float(sum(diverged)),
             "epoch": self.epoch,

@@ -82,6 +82,7 @@ class ConfigRunner:
         self.lockstep: Lockstep | None = None
         self.config_id = config_id
         self.seed_dirs = {s: seed_dir(root, config_id, s) for s in pending}
+        self.spike_dirs = {s: seed_dir(root, config_id, s) for s in ctx.seeds}  # every seed's steps, for the score
         self._make_lockstep = functools.partial(
             Lockstep, run_config, pending, self.seed_dirs,
             config_id=config_id, resume=True, num_threads=ctx.threads, save_every_s=ctx.save_every_s)
@@ -100,6 +101,7 @@ class ConfigRunner:
             self.sync.upload(self.folders)  # the seeds' latest save point (result.json once they finish)
         if reports:
             self.aggregate.update(reports)
+        self.aggregate.read_spikes(self.spike_dirs)  # the seeds' spike counts as last saved (exact once they end)
         self.aggregate.finish(self.lockstep.results)  # seeds that ended this round: a diverged one counts at once
         if self.lockstep.done:
             self.aggregate.finish(self.lockstep.results)

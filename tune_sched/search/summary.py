@@ -9,11 +9,15 @@ from typing import Any
 __all__ = ["diverged_savings", "failed_configs", "top_configs_text"]
 
 
-def top_configs_text(trials: Any, *, mode: str, metric: str, top: int = 5) -> str:
-    """A plain-text table of the best configs by the robust score, from the trials table (pyarrow)."""
+def top_configs_text(trials: Any, *, mode: str, metric: str, top: int = 5, steps: Any = None) -> str:
+    """A plain-text table of the best configs by the robust score, from the trials table (pyarrow).
+
+    With the steps table, each seed's spike episodes enter the score as they do in ``analyze`` (``spike_table``),
+    so both rank the experiment alike; without it the score has no spike term.
+    """
     from tune_sched.analysis.score import rank_configs
 
-    frame = trials.to_pandas() if hasattr(trials, "to_pandas") else trials
+    frame = _with_spike_counts(trials.to_pandas() if hasattr(trials, "to_pandas") else trials, steps)
     if frame.empty:
         return "no finished trials"
     failed, total, reason = failed_configs(frame)
@@ -31,6 +35,17 @@ def top_configs_text(trials: Any, *, mode: str, metric: str, top: int = 5) -> st
                      f"{getattr(row, 'divergence_rate', 0.0):>8.0%}  {_describe(configs.get(row.config_id))}")
     saved = _savings_line(frame)
     return "\n".join(lines + ([note] if note else []) + ([saved] if saved else []))
+
+
+def _with_spike_counts(frame: Any, steps: Any) -> Any:
+    """The trials frame with each seed's ``spike_count`` from the steps table (unchanged without one)."""
+    names = steps.column_names if hasattr(steps, "column_names") else list(getattr(steps, "columns", []))
+    if steps is None or frame.empty or not {"config_id", "seed", "step", "train_loss"} <= set(names):
+        return frame
+    from tune_sched.analysis.spike_table import spike_table
+
+    counts = spike_table(steps, by=("config_id", "seed"), value="train_loss", step="step")
+    return frame.merge(counts[["config_id", "seed", "spike_count"]], on=["config_id", "seed"], how="left")
 
 
 def diverged_savings(trials: Any) -> tuple[int, int, float]:
