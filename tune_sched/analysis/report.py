@@ -86,13 +86,15 @@ def write_report(analysis: ExperimentAnalysis, out_dir: str | Path, *, top: int 
 def _method(analysis: ExperimentAnalysis) -> str:
     better = "lower" if analysis.mode == "min" else "higher"
     s, r = analysis.score, analysis.spikes
-    rule = f"`{r.rule}` (k = {r.k:g}" if r.rule == "zscore" else f"`{r.rule}` (threshold = {r.threshold:g}"
+    rule = {"robust": f"`robust` (k = {r.k:g}, at least {r.min_ratio:g}x the median before it",
+            "zscore": f"`zscore` (k = {r.k:g}"}.get(r.rule, f"`{r.rule}` (threshold = {r.threshold:g}")
     n_runs = len(analysis.runs)
     return (f"*How this was judged.* {len(analysis.ranking)} configs, {n_runs} runs. Each seed's value is its best "
             f"`{analysis.metric}` ({better} is better). A config's robust score is the IQM over its seeds "
             f"{'+' if analysis.mode == 'min' else '-'} {s.spread_weight:g} x std, plus a divergence penalty of "
-            f"{s.divergence_penalty:g} x odds of divergence x level; diverged and failed seeds count only in that "
-            f"penalty. A spike is a training-loss value far above its trailing window: rule {rule}, window "
+            f"{s.divergence_penalty:g} x odds of divergence x level and a spike term of {s.spike_weight:g} x (mean + "
+            f"std of spike episodes per seed) x level; diverged and failed seeds count only in that penalty. A spike "
+            f"is a training-loss value far above the values before it: rule {rule}, window "
             f"{r.window}); an episode ends when the loss is back within {r.recovery_tol:.0%} of its level before.")
 
 
