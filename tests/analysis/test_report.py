@@ -7,7 +7,9 @@ import re
 import pytest
 
 from tune_sched.analysis.experiment_analysis import analyze_experiment
+from tune_sched.analysis.ranking_table import format_value
 from tune_sched.analysis.report import REPORT_FILE, write_report
+from tune_sched.analysis.stats import iqm_ci
 from tune_sched.analysis.verdict import experiment_verdict
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -47,7 +49,10 @@ def test_the_verdict_names_the_best_config_its_stability_the_spikes_and_the_prob
     verdict = experiment_verdict(analysis)
     assert verdict.startswith("**Best config: `steady`** (rank 1 of 5): IQM val_loss ")
     assert "It never diverged and had no loss spike on any seed." in verdict
-    assert "intervals from 3 seeds are rough" in verdict
+    assert "intervals from 3 seeds are wide; 5 or more narrow them" in verdict
+    best = analysis.runs[analysis.runs["config_id"] == "steady"]["best_metric"]
+    lo, hi = iqm_ci(best.to_numpy())
+    assert f"its 95% interval of the IQM is {format_value(lo)} to {format_value(hi)}, the runner-up's " in verdict
     assert "in `spiky` (" in verdict and "the largest peak was" in verdict
     assert "3 runs diverged in `blowup` (3)" in verdict and "1 run failed in `troubled` (1)" in verdict
     assert "1 run pruned early in `troubled` (1)" in verdict

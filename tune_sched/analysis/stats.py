@@ -4,6 +4,12 @@ All functions are pure. "Worst" follows the metric's mode: the largest value whe
 smallest when higher is better (``"max"``). Diverged seeds never enter the metric statistics (their values, if
 any, are meaningless); they count in the divergence rate. Non-finite metric values count as diverged.
 
+The intervals of a config's mean and IQM are analytic, not bootstrapped: a percentile bootstrap of the IQM of 3
+seeds is exactly [min, max] of the seeds whatever the resamples, and covers about 75 % where it claims 95 %.
+``mean_ci`` is Student's t interval; ``iqm_ci`` is the trimmed-t interval of the IQM (Yuen's standard error from
+the winsorized values). ``tests/analysis/test_interval_coverage.py`` measures their coverage on normal and
+log-normal seeds.
+
 Example:
     >>> iqm([1, 2, 3, 4, 100, 6, 7, 8])  # drops 1, 2 and 8, 100
     5.0
@@ -27,8 +33,8 @@ from tune_sched.config._check import as_choice
 from tune_sched.errors import UsageError, unknown_name
 
 __all__ = [
-    "BOOTSTRAP_STATISTICS", "SUMMARY_COLUMNS", "bootstrap_ci", "bootstrap_diff_ci", "cvar", "iqm", "run_diverged",
-    "seed_summary", "summarize_seeds", "wilson_interval", "worst",
+    "BOOTSTRAP_STATISTICS", "SUMMARY_COLUMNS", "bootstrap_ci", "bootstrap_diff_ci", "cvar", "iqm", "iqm_ci", "mean_ci",
+    "run_diverged", "seed_summary", "summarize_seeds", "wilson_interval", "worst",
 ]
 
 Mode = Literal["min", "max"]
@@ -141,6 +147,60 @@ def bootstrap_diff_ci(
     return float(low), float(high)
 
 
+def mean_ci(values: ArrayLike, *, confidence: float = 0.95) -> tuple[Any, Any]:
+    """Student's t interval of the mean: ``mean -+ t(n - 1) * std / sqrt(n)``.
+
+    Exact for normal values at any n >= 2. ``values`` is one sample (non-finite values dropped; (NaN, NaN) for
+    fewer than two) or a 2-D array of finite samples, one per row (two arrays back).
+
+    Example:
+        >>> [round(v, 4) for v in mean_ci([1.0, 2.0, 3.0])]
+        [-0.4841, 4.4841]
+
+    Raises:
+        UsageError: ``confidence`` outside (0, 1).
+    """
+    _check_confidence(confidence)
+    rows = _sample_rows(values)
+    if rows is None:
+        return math.nan, math.nan
+    n = rows.shape[1]
+    half = _t_quantile(confidence, n - 1) * rows.std(axis=1, ddof=1) / math.sqrt(n)
+    centre = rows.mean(axis=1)
+    return _unwrap(values, centre - half, centre + half)
+
+
+def iqm_ci(values: ArrayLike, *, confidence: float = 0.95) -> tuple[Any, Any]:
+    """The trimmed-t interval of the IQM (Tukey-McLaughlin, with Yuen's standard error).
+
+    With ``g = floor(n / 4)`` values trimmed at each end (as ``iqm`` does) and ``h = n - 2g`` kept:
+    ``iqm -+ t(h - 1) * sqrt(SS_w / (h (h - 1)))``, where ``SS_w`` is the sum of squared deviations of the
+    winsorized values (the ``g`` lowest set to the lowest kept value, the ``g`` highest to the highest kept one).
+    With fewer than four values nothing is trimmed and it is Student's t interval of the mean. Its centre is
+    ``iqm(values)``; the estimand is the IQM of the seeds' distribution. ``values``: as for ``mean_ci``.
+
+    Example:
+        >>> [round(v, 4) for v in iqm_ci([1.0, 2.0, 3.0, 4.0, 100.0])]
+        [-0.5131, 6.5131]
+
+    Raises:
+        UsageError: ``confidence`` outside (0, 1).
+    """
+    _check_confidence(confidence)
+    rows = _sample_rows(values)
+    if rows is None:
+        return math.nan, math.nan
+    rows = np.sort(rows, axis=1)
+    n = rows.shape[1]
+    g = n // 4
+    h = n - 2 * g
+    winsorized = np.clip(rows, rows[:, [g]], rows[:, [n - g - 1]])
+    ss = ((winsorized - winsorized.mean(axis=1, keepdims=True)) ** 2).sum(axis=1)
+    half = _t_quantile(confidence, h - 1) * np.sqrt(ss / (h * (h - 1)))
+    centre = _iqm_rows(rows)
+    return _unwrap(values, centre - half, centre + half)
+
+
 def wilson_interval(successes: int, trials: int, *, confidence: float = 0.95) -> tuple[float, float]:
     """Wilson score interval for a binomial proportion (here: the divergence rate over seeds).
 
@@ -180,12 +240,13 @@ def seed_summary(
         diverged: per seed, whether it diverged (or failed); non-finite values count as diverged too.
         spike_counts: per seed, its number of spike episodes (all seeds, diverged ones included).
         mode: whether a lower or higher metric is better ("worst" and CVaR flip).
-        n_boot, confidence, seed: the bootstrap and Wilson settings.
+        confidence: the level of every interval (default 95 %).
+        n_boot, seed: not used (the intervals are analytic); accepted so calls that pass them keep working.
 
     Returns:
         ``n_seeds``, ``n_diverged``, ``divergence_rate`` with its Wilson interval (``divergence_lo/hi``); over the
         seeds that did not diverge: ``mean``, ``std`` (ddof=1; NaN for one seed), ``iqm``, ``worst``, ``cvar`` (worst
-        quarter) and bootstrap intervals ``mean_lo/hi``, ``iqm_lo/hi`` (NaN for fewer than two seeds);
+        quarter), ``mean_lo/hi`` (``mean_ci``) and ``iqm_lo/hi`` (``iqm_ci``), NaN for fewer than two seeds;
         ``spike_mean`` and ``spike_var`` (ddof=1) of the finite spike counts. Metric statistics are NaN when every
         seed diverged; everything is NaN for no seeds.
     """
@@ -195,8 +256,8 @@ def seed_summary(
     ok = x[~bad]
     n, n_bad = x.size, int(bad.sum())
     lo, hi = wilson_interval(n_bad, n, confidence=confidence)
-    mean_ci = bootstrap_ci(ok, "mean", n_boot=n_boot, confidence=confidence, seed=seed)
-    iqm_ci = bootstrap_ci(ok, "iqm", n_boot=n_boot, confidence=confidence, seed=seed)
+    mean_lo, mean_hi = mean_ci(ok, confidence=confidence)
+    iqm_lo, iqm_hi = iqm_ci(ok, confidence=confidence)
     spikes = _finite([] if spike_counts is None else spike_counts)
     return {
         "n_seeds": n,
@@ -209,10 +270,10 @@ def seed_summary(
         "iqm": iqm(ok),
         "worst": worst(ok, mode=mode),
         "cvar": cvar(ok, mode=mode),
-        "mean_lo": mean_ci[0],
-        "mean_hi": mean_ci[1],
-        "iqm_lo": iqm_ci[0],
-        "iqm_hi": iqm_ci[1],
+        "mean_lo": mean_lo,
+        "mean_hi": mean_hi,
+        "iqm_lo": iqm_lo,
+        "iqm_hi": iqm_hi,
         "spike_mean": float(spikes.mean()) if spikes.size else math.nan,
         "spike_var": float(spikes.var(ddof=1)) if spikes.size > 1 else math.nan,
     }
@@ -269,6 +330,24 @@ def run_diverged(
     if status in per_run.columns:
         bad |= per_run[status].isin(list(diverged_statuses)).to_numpy()
     return bad
+
+
+def _sample_rows(values: Any) -> np.ndarray | None:
+    x = np.asarray(values, dtype=np.float64)
+    rows = x if x.ndim == 2 else _finite(x)[None, :]
+    return rows if rows.shape[1] >= 2 else None
+
+
+def _unwrap(values: Any, low: np.ndarray, high: np.ndarray) -> tuple[Any, Any]:
+    if np.ndim(values) == 2:
+        return low, high
+    return float(low[0]), float(high[0])
+
+
+def _t_quantile(confidence: float, df: int) -> float:
+    from scipy.stats import t
+
+    return float(t.ppf(0.5 + confidence / 2.0, df))
 
 
 def _iqm_rows(sorted_rows: np.ndarray) -> np.ndarray:

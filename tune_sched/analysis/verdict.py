@@ -4,8 +4,8 @@ Written for a person who reads nothing else. Each sentence is built from the ran
 
 - the best config with its IQM, spread, worst seed and score;
 - its stability: diverged or failed seeds, spikes per seed, the largest peak, unrecovered episodes;
-- confidence: whether the best's bootstrap interval of the IQM overlaps the runner-up's (95 %), or that one seed
-  says nothing about seed-to-seed variation, and that intervals from fewer than 5 seeds are rough;
+- confidence: the best's 95 % interval of the IQM (``stats.iqm_ci``) and whether it overlaps the runner-up's, or
+  that one seed says nothing about seed-to-seed variation, and that intervals from fewer than 5 seeds are wide;
 - what spiked across the experiment (runs, episodes, the configs with the most), and what diverged, failed or was
   pruned, with the first recorded reason.
 """
@@ -24,7 +24,7 @@ from tune_sched.analysis.ranking_table import format_value
 __all__ = ["FEW_SEEDS", "experiment_verdict"]
 
 FEW_SEEDS = 5
-"""Below this many seeds per config, intervals (and so the confidence sentence) are called rough."""
+"""Below this many seeds per config, the verdict says its intervals are wide and more seeds would narrow them."""
 
 
 def experiment_verdict(analysis: ExperimentAnalysis) -> str:
@@ -72,8 +72,8 @@ def _confidence_sentence(analysis: ExperimentAnalysis) -> str:
     if analysis.n_seeds <= 1:
         return ("With one seed per config nothing is known about seed-to-seed variation: rerun the top configs on "
                 "more seeds before trusting the order.")
-    rough = f" (intervals from {int(best['n_seeds'])} seeds are rough; {FEW_SEEDS} or more are better)" \
-        if best["n_seeds"] < FEW_SEEDS else ""
+    n_ok = int(best["n_seeds"]) - int(best["n_diverged"])
+    rough = f" (intervals from {n_ok} seeds are wide; {FEW_SEEDS} or more narrow them)" if n_ok < FEW_SEEDS else ""
     others = ranking.iloc[1:]
     others = others[np.isfinite(others["iqm"].to_numpy(dtype=np.float64, na_value=np.nan))]
     if others.empty:
@@ -84,12 +84,12 @@ def _confidence_sentence(analysis: ExperimentAnalysis) -> str:
     if not all(math.isfinite(v) for v in (lo, hi, r_lo, r_hi)):
         return (f"The runner-up is `{runner['config_id']}` (IQM {_num(runner['iqm'])}); too few seeds finished to "
                 f"give intervals, so the order is uncertain{rough}.")
-    apart = hi < r_lo or r_hi < lo
-    if apart:
-        return (f"It is clearly ahead of the runner-up `{runner['config_id']}` (IQM {_num(runner['iqm'])}): their "
-                f"95% bootstrap intervals of the IQM do not overlap{rough}.")
-    return (f"The runner-up `{runner['config_id']}` (IQM {_num(runner['iqm'])}) is within reach: their 95% bootstrap "
-            f"intervals of the IQM overlap, so the order of the top two may change on other seeds{rough}.")
+    mine = f"its 95% interval of the IQM is {_num(lo)} to {_num(hi)}, the runner-up's {_num(r_lo)} to {_num(r_hi)}"
+    if hi < r_lo or r_hi < lo:
+        return (f"It is clearly ahead of the runner-up `{runner['config_id']}` (IQM {_num(runner['iqm'])}): {mine}, "
+                f"and they do not overlap{rough}.")
+    return (f"The runner-up `{runner['config_id']}` (IQM {_num(runner['iqm'])}) is within reach: {mine}; they "
+            f"overlap, so the order of the top two may change on other seeds{rough}.")
 
 
 def _spikes_sentence(analysis: ExperimentAnalysis) -> str:
