@@ -66,10 +66,10 @@ def test_the_score_uses_the_iqm_so_one_outlier_seed_moves_it_little():
         ({"values": []}, r"^values: needs at least one seed's value, but got none$"),
         ({"values": [1.0, 2.0], "diverged": [True]}, r"^diverged: must have one flag per value \(2\), but got 1$"),
         ({"values": [1.0], "mode": "mx"}, r"^mode: unknown mode 'mx' \(did you mean 'max'\?\); use one of: max, min$"),
-        ({"values": [1.0], "spread_weight": -1.0}, r"^spread_weight: must be a finite number >= 0, but got -1.0$"),
+        ({"values": [1.0], "spread_weight": -1.0}, r"^spread_weight: must be a finite number >= 0, but got -1.0; use e.g. 0.5 \(0: spread"),
         (
             {"values": [1.0], "divergence_penalty": 0.0},
-            r"^divergence_penalty: must be a finite number > 0 \(so that divergence always costs\), but got 0.0$",
+            r"^divergence_penalty: must be a finite number > 0 \(so that divergence always costs\), but got 0.0; use e.g. 1.0$",
         ),
     ],
 )

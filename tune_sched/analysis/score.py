@@ -279,16 +279,17 @@ def _spike_burdens(per_run: pd.DataFrame, *, by: str, metric: str, status: str, 
 
 def _check_weights(spread_weight: float, divergence_penalty: float, path: str | None) -> None:
     if not (isinstance(spread_weight, (int, float)) and math.isfinite(spread_weight) and spread_weight >= 0):
-        raise UsageError(f"must be a finite number >= 0, but got {spread_weight!r}", path=join(path, "spread_weight"))
+        raise UsageError(f"must be a finite number >= 0, but got {spread_weight!r}", path=join(path, "spread_weight"),
+                         fix="use e.g. 0.5 (0: spread between seeds costs nothing)")
     penalty = divergence_penalty
     if not (isinstance(penalty, (int, float)) and math.isfinite(penalty) and penalty > 0):
         raise UsageError(
             f"must be a finite number > 0 (so that divergence always costs), but got {divergence_penalty!r}",
-            path=join(path, "divergence_penalty"),
+            path=join(path, "divergence_penalty"), fix="use e.g. 1.0",
         )
 
 
 def _check_spike_weight(spike_weight: float, path: str | None) -> None:
     if not (isinstance(spike_weight, (int, float)) and math.isfinite(spike_weight) and spike_weight >= 0):
         raise UsageError(f"must be a finite number >= 0 (0 leaves spikes out), but got {spike_weight!r}",
-                         path=join(path, "spike_weight"))
+                         path=join(path, "spike_weight"), fix="use e.g. 0.05")

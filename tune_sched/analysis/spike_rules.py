@@ -46,7 +46,9 @@ from tune_sched.analysis._rolling import block_noise, trailing_mean_std, trailin
 from tune_sched.config._check import as_choice, as_float, as_int, as_mapping, check_keys, join
 from tune_sched.errors import UsageError
 
-__all__ = ["RULES", "MIN_WINDOW", "RuleInfo", "SpikeRule", "effective_window", "make_rule", "spike_flags"]
+__all__ = [
+    "RULES", "MIN_WINDOW", "RuleInfo", "SpikeRule", "effective_window", "make_rule", "rule_settings", "spike_flags",
+]
 
 MIN_WINDOW = 8
 STD_FLOOR = 1e-6  # zscore: relative to |mean|; robust: absolute, in log units
@@ -92,7 +94,7 @@ def make_rule(rule: str | SpikeRule = "robust", **settings: Any) -> SpikeRule:
     """
     if isinstance(rule, SpikeRule):
         if settings:
-            return SpikeRule.from_dict({**_as_dict(rule), **settings}, path=None)
+            return SpikeRule.from_dict({**rule_settings(rule), **settings}, path=None)
         return rule
     return SpikeRule.from_dict({"rule": rule, **settings}, path=None)
 
@@ -190,8 +192,7 @@ _CHECKS: dict[str, Callable[[Any, str], Any]] = {
 }
 
 
-def _as_dict(rule: SpikeRule) -> dict[str, Any]:
-    """The rule's settings that apply to it (so that re-validating with overrides accepts them)."""
+def rule_settings(rule: SpikeRule) -> dict[str, Any]:
+    """The rule's settings that apply to it, as a ``spikes:`` block (``SpikeRule.from_dict`` reads it back)."""
     keep = ("rule", *RULES[rule.rule].settings, *_SHARED)
     return {f.name: getattr(rule, f.name) for f in fields(rule) if f.name in keep}
-

@@ -7,6 +7,8 @@ mode: min
 seeds: [0, 1, 2]
 search: {algorithm: optuna, num_samples: 40, pruner: {rule: asha, grace_period: 3}}
 resources: {cpu: 1, gpu: 0.25}
+score: {spread_weight: 0.5, divergence_penalty: 1.0, spike_weight: 0.05}   # how configs are scored across seeds
+spikes: {rule: robust, window: 128, k: 6}                                # what counts as a loss spike
 optimizer:
   lr: {min: 1.0e-4, max: 3.0e-2, log: true}        # shared by every family below
   one_of:
@@ -70,7 +72,7 @@ __all__ = [
     "load_search_space",
 ]
 
-SPACE_KEYS = ("seeds", "search", "resources")  # keys of a space that a run config does not have
+SPACE_KEYS = ("seeds", "search", "resources", "score", "spikes")  # keys of a space that a run config does not have
 MAX_GRID = 100_000
 
 
@@ -79,7 +81,10 @@ class SearchSpace:
     """A validated search space. Build it with ``load_search_space`` or ``SearchSpace.from_dict``.
 
     ``template`` is the run-config part as written (distributions included), ``source`` the whole space as given
-    (with any ``with_overrides`` applied; this is what an experiment stores as ``space.yaml``).
+    (with any ``with_overrides`` applied; this is what an experiment stores as ``space.yaml``). ``score`` and
+    ``spikes`` are the validated ``score:`` and ``spikes:`` blocks (``tune_sched.analysis.ScoreSettings`` and
+    ``SpikeRule``): the search's per-epoch score, ``analyze``, ``export`` and ``compare`` all use them, through the
+    experiment's manifest (``judging()``).
     """
 
     template: dict[str, Any]
@@ -90,6 +95,8 @@ class SearchSpace:
     resources: Resources
     source: dict[str, Any]
     _tree: MappingNode = field(repr=False, compare=False)
+    score: Any = None
+    spikes: Any = None
 
     @classmethod
     def from_dict(cls, data: Any) -> SearchSpace:
@@ -118,16 +125,26 @@ class SearchSpace:
         seeds = parse_seeds(data.get("seeds"), "seeds")
         settings = SearchSettings.from_dict(data.get("search"), "search")
         resources = Resources.from_dict(data.get("resources"), "resources")
+        score, spikes = _judging_settings(data)
         template = {k: v for k, v in data.items() if k not in SPACE_KEYS and k not in ("metric", "mode")}
         tree = parse_template(template)
         space = cls(
             template=copy.deepcopy(template), settings=settings, seeds=seeds, metric=metric, mode=mode,
-            resources=resources, source=copy.deepcopy(dict(data)), _tree=tree,
+            resources=resources, source=copy.deepcopy(dict(data)), _tree=tree, score=score, spikes=spikes,
         )
         space._check_run_configs()
         if settings.algorithm == "grid":
             space._check_grid()
         return space
+
+    def judging(self) -> dict[str, dict[str, Any]]:
+        """How configs are judged, as the manifest stores it: ``{"score": {...}, "spikes": {...}}``, every setting
+        written out (defaults included), so an experiment keeps its settings when the defaults change."""
+        from dataclasses import asdict
+
+        from tune_sched.analysis.spike_rules import rule_settings
+
+        return {"score": asdict(self.score), "spikes": rule_settings(self.spikes)}
 
     def sample(self, trial: Any) -> dict[str, Any]:
         """A concrete run-config dict drawn with an ``optuna.Trial`` (define-by-run; Ray's OptunaSearch calls it).
@@ -347,3 +364,15 @@ def load_search_space(path: str | Path) -> SearchSpace:
             fix="write a search space (see docs/search_spaces.md)",
         )
     return SearchSpace.from_dict(data)
+
+
+def _judging_settings(data: Mapping[str, Any]) -> tuple[Any, Any]:
+    """The validated ``score:`` and ``spikes:`` blocks (defaults when absent). Their types live with the maths that
+    uses them (``analysis.score``, ``analysis.spike_rules``), which imports nothing but numpy."""
+    from tune_sched.analysis.score import ScoreSettings
+    from tune_sched.analysis.spike_rules import SpikeRule
+
+    score = data.get("score")
+    spikes = data.get("spikes")
+    return (ScoreSettings.from_dict({} if score is None else score, "score"),
+            SpikeRule.from_dict({} if spikes is None else spikes, "spikes"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, get_args
 
@@ -27,12 +28,21 @@ class SeedAggregate:
     that finished early (early stopping) keep their best value. ``report()`` also counts the finished seeds by status
     (``seeds_<status>``), so the driver can tell a config whose seeds all failed from one that completed.
 
-    Spikes: each seed's spike episodes in its per-step training loss (``detect_spikes`` with the default rule, the
-    count ``spike_table`` gives ``analyze``), from ``spike_losses`` or the seeds' saved ``steps.parquet``
+    Spikes: each seed's spike episodes in its per-step training loss (``detect_spikes`` with the ``spikes`` rule,
+    the count ``spike_table`` gives ``analyze``), from ``spike_losses`` or the seeds' saved ``steps.parquet``
     (``read_spikes``); a seed with no steps yet has no count and adds nothing to the spike term.
+
+    ``score`` and ``spikes`` are the space's ``score:`` and ``spikes:`` blocks as the manifest stores them (None:
+    the defaults), the settings ``analyze`` reads back from the manifest.
     """
 
-    def __init__(self, seeds: Iterable[int], *, metric: str, mode: str) -> None:
+    def __init__(self, seeds: Iterable[int], *, metric: str, mode: str, score: Mapping[str, Any] | None = None,
+                 spikes: Mapping[str, Any] | None = None) -> None:
+        from tune_sched.analysis.score import ScoreSettings
+        from tune_sched.analysis.spike_rules import SpikeRule
+
+        self.score = ScoreSettings.from_dict(dict(score or {}), "settings.score")
+        self.rule = SpikeRule.from_dict(dict(spikes or {}), "settings.spikes")
         self.seeds = list(seeds)
         self.metric = metric
         self.mode = mode
@@ -67,7 +77,7 @@ class SeedAggregate:
         from tune_sched.analysis.spikes import detect_spikes
 
         for seed, values in losses.items():
-            self.spikes[seed] = float(len(detect_spikes(values)))
+            self.spikes[seed] = float(len(detect_spikes(values, rule=self.rule)))
 
     def read_spikes(self, folders: Mapping[int, str | Path]) -> None:
         """``spike_losses`` from each seed folder's ``steps.parquet`` as last saved (only files that changed)."""
@@ -82,7 +92,10 @@ class SeedAggregate:
                 continue  # nothing saved yet
             if self._steps_seen.get(seed) != (stat.st_mtime_ns, stat.st_size):
                 self._steps_seen[seed] = (stat.st_mtime_ns, stat.st_size)
-                table = pq.read_table(path, columns=["step", "train_loss"]).sort_by("step")
+                table = pq.read_table(path)
+                if not {"step", "train_loss"} <= set(table.column_names):
+                    continue  # no step trained yet (a seed that failed at once writes an empty table)
+                table = table.select(["step", "train_loss"]).sort_by("step")
                 changed[seed] = table.column("train_loss").to_numpy(zero_copy_only=False).astype(float)
         self.spike_losses(changed)
 
@@ -95,7 +108,7 @@ class SeedAggregate:
         finite = [v for v, d in zip(values, diverged) if not d]
         return {
             "score": _finite(robust_score(values, diverged=diverged, spikes=[self.spikes[s] for s in seeds],
-                                          mode=self.mode), self.mode),
+                                          mode=self.mode, **asdict(self.score)), self.mode),
             f"{self.metric}_mean": sum(finite) / len(finite) if finite else math.nan,
             "diverged_seeds": float(sum(diverged)),
             "epoch": self.epoch,

@@ -28,7 +28,8 @@ __all__ = ["ConfigRunner", "SearchContext", "failure"]
 class SearchContext:
     """What every trial of one search shares (shipped to the workers once).
 
-    ``forkserver``: the fork server's socket (``None``: each worker trains in its own process).
+    ``forkserver``: the fork server's socket (``None``: each worker trains in its own process). ``score`` and
+    ``spikes``: the space's ``score:`` and ``spikes:`` blocks (``SearchSpace.judging()``; None: the defaults).
     """
 
     experiment_dir: str
@@ -41,6 +42,8 @@ class SearchContext:
     grid: tuple[dict[str, Any], ...] | None = None
     forkserver: str | None = None
     storage_uri: str | None = None  # the experiment's URI: train in a node-local folder and upload to it
+    score: dict[str, Any] | None = None
+    spikes: dict[str, Any] | None = None
 
 
 class ConfigRunner:
@@ -75,7 +78,8 @@ class ConfigRunner:
                 if data.get("status") in STATUSES:
                     done[seed] = TrialResult(**data)
         pending = [s for s in ctx.seeds if s not in done]
-        self.aggregate = SeedAggregate(ctx.seeds, metric=ctx.metric, mode=ctx.mode)
+        self.aggregate = SeedAggregate(ctx.seeds, metric=ctx.metric, mode=ctx.mode, score=ctx.score,
+                                       spikes=ctx.spikes)
         self.aggregate.finish(done)
         # The seeds start at the first step, not here: Tune may set a trial up on a new worker and then hand it
         # to a reused one instead, stopping the first without a step. That copy must not touch the seed folders.

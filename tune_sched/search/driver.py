@@ -127,7 +127,8 @@ def _fit(space: SearchSpace, experiment: Path, *, resume: bool, stream: TextIO,
     grid = tuple(space.grid()) if space.settings.algorithm == "grid" else None
     ctx = SearchContext(experiment_dir=str(experiment), seeds=tuple(space.seeds), metric=space.metric,
                         mode=space.mode, threads=max(1, int(res.cpu)), save_every_s=space.settings.save_every_s,
-                        grid=grid, forkserver=forkserver, storage_uri=remote.uri if remote else None)
+                        grid=grid, forkserver=forkserver, storage_uri=remote.uri if remote else None,
+                        **space.judging())
     trainable = tune.with_resources(tune.with_parameters(ConfigTrainable, ctx=ctx), {"cpu": res.cpu, "gpu": res.gpu})
     total = len(grid) if grid is not None else space.settings.num_samples
     progress = SearchProgress(total=total, mode=space.mode, stream=stream,
@@ -227,7 +228,8 @@ def _finish(experiment: Path, space: SearchSpace, progress: Any, *, stream: Text
     check_saved(progress, tables["trials"].num_rows, where=remote.uri if remote else str(experiment))
     progress.close()
     print("", file=stream)
-    print(top_configs_text(tables["trials"], mode=space.mode, metric=space.metric), file=stream)
+    print(top_configs_text(tables["trials"], mode=space.mode, metric=space.metric, steps=tables["steps"],
+                           **space.judging()), file=stream)
     where = f"'{remote.uri}'" if remote else experiment
     print(f"experiment: {where}", file=stream, flush=True)
     _raise_if_failed(tables["trials"], getattr(progress, "failed_fast", None), where=where)
@@ -280,7 +282,7 @@ def _preflight(address: str | None, space: SearchSpace, experiment: Path, remote
 def _settings(space: SearchSpace) -> dict[str, Any]:
     from dataclasses import asdict
 
-    return {"search": asdict(space.settings), "resources": asdict(space.resources)}
+    return {"search": asdict(space.settings), "resources": asdict(space.resources), **space.judging()}
 
 
 def _check_same_space(experiment: Path, space: SearchSpace) -> None:

@@ -9,15 +9,22 @@ from typing import Any
 __all__ = ["diverged_savings", "failed_configs", "top_configs_text"]
 
 
-def top_configs_text(trials: Any, *, mode: str, metric: str, top: int = 5, steps: Any = None) -> str:
+def top_configs_text(trials: Any, *, mode: str, metric: str, top: int = 5, steps: Any = None,
+                     score: Any = None, spikes: Any = None) -> str:
     """A plain-text table of the best configs by the robust score, from the trials table (pyarrow).
 
     With the steps table, each seed's spike episodes enter the score as they do in ``analyze`` (``spike_table``),
-    so both rank the experiment alike; without it the score has no spike term.
+    so both rank the experiment alike; without it the score has no spike term. ``score`` and ``spikes`` are the
+    space's blocks as the manifest stores them (``SearchSpace.judging()``; None: the defaults).
     """
-    from tune_sched.analysis.score import rank_configs
+    from dataclasses import asdict
 
-    frame = _with_spike_counts(trials.to_pandas() if hasattr(trials, "to_pandas") else trials, steps)
+    from tune_sched.analysis.score import ScoreSettings, rank_configs
+    from tune_sched.analysis.spike_rules import SpikeRule
+
+    weights = asdict(ScoreSettings.from_dict(dict(score or {}), "settings.score"))
+    rule = SpikeRule.from_dict(dict(spikes or {}), "settings.spikes")
+    frame = _with_spike_counts(trials.to_pandas() if hasattr(trials, "to_pandas") else trials, steps, rule)
     if frame.empty:
         return "no finished trials"
     failed, total, reason = failed_configs(frame)
@@ -26,7 +33,7 @@ def top_configs_text(trials: Any, *, mode: str, metric: str, top: int = 5, steps
     frame = frame[~frame["config_id"].isin(_all_failed(frame))]
     if frame.empty:
         return note
-    ranked = rank_configs(frame, mode=mode)
+    ranked = rank_configs(frame, mode=mode, **weights)
     lines = [f"top configs by robust score ({metric}, {mode}; lower rank is better):",
              f"{'rank':>4}  {'config id':<14} {'score':>10} {'iqm':>10} {'diverged':>8}  config"]
     configs = frame.drop_duplicates("config_id").set_index("config_id")["config_json"].to_dict()
@@ -37,14 +44,14 @@ def top_configs_text(trials: Any, *, mode: str, metric: str, top: int = 5, steps
     return "\n".join(lines + ([note] if note else []) + ([saved] if saved else []))
 
 
-def _with_spike_counts(frame: Any, steps: Any) -> Any:
+def _with_spike_counts(frame: Any, steps: Any, rule: Any) -> Any:
     """The trials frame with each seed's ``spike_count`` from the steps table (unchanged without one)."""
     names = steps.column_names if hasattr(steps, "column_names") else list(getattr(steps, "columns", []))
     if steps is None or frame.empty or not {"config_id", "seed", "step", "train_loss"} <= set(names):
         return frame
     from tune_sched.analysis.spike_table import spike_table
 
-    counts = spike_table(steps, by=("config_id", "seed"), value="train_loss", step="step")
+    counts = spike_table(steps, by=("config_id", "seed"), value="train_loss", step="step", rule=rule)
     return frame.merge(counts[["config_id", "seed", "spike_count"]], on=["config_id", "seed"], how="left")
 
 
