@@ -4,6 +4,7 @@ diverging trial are recorded with their reason and the search goes on (the fault
 
 from __future__ import annotations
 
+import pyarrow.parquet as pq
 import pytest
 
 from tests.search.experiments import FAULTS_IN_GRID, OUTCOMES, check_tables
@@ -57,3 +58,23 @@ def test_the_search_goes_on_and_prints_each_outcome(fault_run):
     assert len(finished) == len(FAULTS_IN_GRID), fault_run.output
     assert f"configs done {len(FAULTS_IN_GRID)}/{len(FAULTS_IN_GRID)}" in fault_run.output
     assert "top configs by robust score" in fault_run.output
+
+
+def test_the_final_table_ranks_like_analyze(fault_run):
+    """The search's final table and ``analyze`` rank the same experiment (completed, pruned, failed, diverged and
+    retried seeds) in the same order with the same scores; configs whose every seed failed are not ranked."""
+    from tune_sched.analysis.experiment_analysis import analyze_experiment
+    from tune_sched.search.summary import _fmt
+
+    lines = fault_run.output.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("top configs by robust score"))
+    rows = [line.split() for line in lines[header + 2:] if line[:4].strip().isdigit()]
+    ranking = analyze_experiment(fault_run.path).ranking
+    trials = pq.read_table(fault_run.path / "trials.parquet").to_pandas()
+    failed = {cid for cid, statuses in trials.groupby("config_id")["status"] if set(statuses) == {"failed"}}
+    assert failed, "the fault grid has configs whose every seed failed"
+    expected = ranking[~ranking["config_id"].isin(failed)].head(5)
+    assert [row[1] for row in rows] == list(expected["config_id"])
+    assert [row[2] for row in rows] == [_fmt(float(s)) for s in expected["score"]]
+    assert f"{len(failed)} of {trials['config_id'].nunique()} configs failed on every seed and are not ranked" \
+        in fault_run.output
