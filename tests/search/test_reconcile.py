@@ -93,3 +93,13 @@ def test_a_config_whose_worker_died_too_often_gets_failed_rows(tmp_path):
     two = json.loads((tmp_path / "trials" / "c" / "seed=2" / "result.json").read_text())  # never started
     assert (two["status"], two["epochs_run"], two["seed"]) == ("failed", 0, 2)
     assert json.loads((tmp_path / "trials" / "c" / "seed=0" / "result.json").read_text()) == {"status": "completed"}
+
+
+@pytest.mark.parametrize("lrs,changed", [([0.1, 0.1, 0.1, 0.1], False), ([0.1, 0.1, 0.05, 0.05], True), ([], None)])
+def test_a_stopped_seed_says_whether_its_lr_changed(tmp_path, lrs, changed):
+    folder = seed_folder(tmp_path, "c", 0, losses=[3.0], finished=False)
+    keys = {"config_id": "c", "seed": 0}
+    write_table(folder / "steps.parquet", rows_to_table([{**keys, "step": s, "lr_group_0": lr, "lr": lr}
+                                                         for s, lr in enumerate(lrs)]))
+    assert record_stopped(folder, config_id="c", seed=0).lr_changed is changed
+    assert json.loads((folder / "result.json").read_text())["lr_changed"] is changed

@@ -27,7 +27,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from tune_sched.train.trial import Status, TrialResult
+from tune_sched.train.trial import Status, TrialResult, lr_changed
 
 __all__ = ["Reconciled", "reconcile", "record_errored", "record_stopped", "saved_trials"]
 
@@ -117,11 +117,13 @@ def record_stopped(seed_dir: Path, *, config_id: str, seed: int, status: Status 
     config = read_yaml(seed_dir / "config.yaml") if (seed_dir / "config.yaml").exists() else {}
     metric, mode = config.get("metric", "val_loss"), config.get("mode", "min")
     epochs = pq.read_table(seed_dir / "epochs.parquet").to_pylist() if (seed_dir / "epochs.parquet").exists() else []
-    steps = pq.read_table(seed_dir / "steps.parquet").num_rows if (seed_dir / "steps.parquet").exists() else 0
+    step_rows = pq.read_table(seed_dir / "steps.parquet").to_pylist() if (seed_dir / "steps.parquet").exists() else []
+    steps = len(step_rows)
     if status == "pruned" and len(epochs) >= (config.get("trainer") or {}).get("max_epochs", math.inf):
         status, reason = "completed", ""  # it trained every epoch: the stop cut nothing short
     result = TrialResult(config_id=config_id, seed=seed, status=status, reason=reason, metric=metric, mode=mode,
-                         epochs_run=len(epochs), steps_run=steps, wall_time_s=math.nan, notes=[note] if note else [])
+                         epochs_run=len(epochs), steps_run=steps, wall_time_s=math.nan, notes=[note] if note else [],
+                         lr_changed=lr_changed(step_rows))
     values = [(row["epoch"], row.get(metric)) for row in epochs]
     finite = [(e, v) for e, v in values if v is not None and math.isfinite(v)]
     if values and values[-1][1] is not None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import functools
 import math
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -16,7 +16,7 @@ from typing import Any, Literal
 from tune_sched.config.run_config import RunConfig, load_run_config
 from tune_sched.errors import UsageError
 
-__all__ = ["TrialResult", "Status", "coerce_run_config", "run_trial"]
+__all__ = ["TrialResult", "Status", "coerce_run_config", "lr_changed", "run_trial"]
 
 Status = Literal["completed", "pruned", "failed", "diverged"]
 
@@ -36,6 +36,9 @@ class TrialResult:
         untrained_loss, untrained_metric: the untrained model's train loss and metric, the divergence rule's
             references (NaN when unknown).
         lr_stuck: a configured LR schedule should have moved the LR and never did (see ``notes``).
+        lr_changed: whether the LR of any param group ever differed from its first recorded value (False for a
+            constant LR and for a scheduler that never acted, e.g. a ReduceLROnPlateau that never saw a plateau;
+            None when no optimizer step was recorded).
         precision: what really ran (``32-true`` when 16-bit fell back on a machine without a GPU).
         wall_time_s: the trial's own training time (see :func:`run_trial`).
         notes: one-line remarks: the precision fallback, the LR-liveness warning.
@@ -58,6 +61,7 @@ class TrialResult:
     untrained_loss: float = math.nan
     untrained_metric: float = math.nan
     lr_stuck: bool = False
+    lr_changed: bool | None = None
     precision: str = ""
     num_threads: int = 0  # torch's intra-op threads: CPU results differ in the last digits between counts
     wall_time_s: float = 0.0
@@ -389,8 +393,32 @@ def _summarize(result: TrialResult, recorder: Any, config: RunConfig) -> None:
     if finite:
         pick = min if config.mode == "min" else max
         result.best_epoch, result.best_metric = pick(finite, key=lambda ev: ev[1])
+    result.lr_changed = lr_changed(recorder.steps)
     if config.lr_scheduler and recorder.steps and result.status != "failed":
         _check_liveness(result, recorder, config)
+
+
+def lr_changed(steps: Sequence[Mapping[str, Any]]) -> bool | None:
+    """Whether the LR of any param group (``lr_group_<i>``) in the step rows ever left its first value.
+
+    None for no rows. A NaN or missing value is not a change.
+
+    Example:
+        >>> lr_changed([{"lr_group_0": 0.1}, {"lr_group_0": 0.1}])
+        False
+        >>> lr_changed([{"lr_group_0": 0.1}, {"lr_group_0": 0.05}])
+        True
+    """
+    if not steps:
+        return None
+    first: dict[str, float] = {}
+    for row in steps:
+        for key, value in row.items():
+            if not key.startswith("lr_group_") or value is None or value != value:
+                continue
+            if first.setdefault(key, value) != value:
+                return True
+    return False
 
 
 def _check_liveness(result: TrialResult, recorder: Any, config: RunConfig) -> None:
