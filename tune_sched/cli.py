@@ -165,6 +165,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
+    from tune_sched.analysis.arm_table import format_arm_section
     from tune_sched.analysis.experiment_analysis import analyze_experiment, write_analysis_table
     from tune_sched.analysis.ranking_table import format_ranking
     from tune_sched.analysis.report import write_report
@@ -175,9 +176,12 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else analysis.path
     report = write_report(analysis, out, top=min(args.top, 3))
     table = write_analysis_table(analysis, out)
-    print(format_ranking(analysis, top=args.top, params=list(report.importance["param"]) or None))
+    print(format_ranking(analysis, top=args.top, params=[p for p in report.importance["param"]
+                                                         if p.startswith("cfg.")] or None))
     print()
     print(report.verdict.replace("**", "").replace("`", ""))
+    print()
+    print(format_arm_section(analysis).replace("`", ""))
     print(f"\nwrote {table}, {report.path} ({len(report.figures)} figures)")
     return 0
 

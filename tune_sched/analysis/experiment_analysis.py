@@ -29,11 +29,12 @@ import pandas as pd
 from tune_sched.analysis.score import ScoreSettings, rank_configs
 from tune_sched.analysis.spike_rules import SpikeRule
 from tune_sched.analysis.spike_table import EPISODE_COLUMNS, spike_analysis
+from tune_sched.config._space_tree import FAMILIES
 from tune_sched.errors import UsageError, did_you_mean
 
 __all__ = [
-    "ANALYSIS_FILE", "RUN_SPIKE_COLUMNS", "ExperimentAnalysis", "analyze_experiment", "param_label", "select_config",
-    "unknown_config", "write_analysis_table",
+    "ANALYSIS_FILE", "FAMILY_COLUMNS", "FAMILY_PARAMS", "RUN_SPIKE_COLUMNS", "ExperimentAnalysis", "analyze_experiment",
+    "config_families", "param_label", "select_config", "unknown_config", "write_analysis_table",
 ]
 
 ANALYSIS_FILE = "analysis.parquet"
@@ -41,6 +42,11 @@ RUN_SPIKE_COLUMNS = (
     "n_values", "n_nonfinite", "spike_count", "spike_rate", "max_peak_ratio", "mean_recovery", "frac_in_episodes",
     "unrecovered",
 )
+FAMILY_COLUMNS = ("optimizer", "lr_scheduler", "loss_scheduler")
+"""Which arm a config belongs to: its optimizer's name, its LR scheduler's (``constant`` for none) and its loss
+scheduler's mode (``none`` for none); ``loss_scheduler`` only in experiments where some config has one."""
+FAMILY_PARAMS = tuple(f"cfg.{column}.{FAMILIES[column].key}" for column in FAMILY_COLUMNS)
+"""The config columns that name a family (``cfg.lr_scheduler.name``): the family columns say the same, better."""
 _KEYS = ["config_id", "seed"]
 _PARAM_PREFIX = "cfg."
 _SHOWN_IDS = 10  # valid config ids listed in an "unknown id" error
@@ -53,13 +59,15 @@ class ExperimentAnalysis:
     Attributes:
         path: the experiment directory.
         name, metric, mode: from the manifest (``mode="min"``: a lower metric is better).
-        runs: one row per (config_id, seed): the trials table's columns (status, best_metric, ...) and the run's
-            spike statistics (``RUN_SPIKE_COLUMNS``; NaN for a run that recorded no steps).
+        runs: one row per (config_id, seed): the trials table's columns (status, best_metric, ...), the config's
+            family columns (``FAMILY_COLUMNS``) and the run's spike statistics (``RUN_SPIKE_COLUMNS``; NaN for a
+            run that recorded no steps).
         episodes: one row per spike episode (config_id, seed, then the ``Episode`` fields; positions in the run's
             steps).
         ranking: one row per config: ``rank``, ``config_id``, ``score``, the ``stats.SUMMARY_COLUMNS``, ``pareto``,
             ``n_completed``, ``n_pruned``, ``n_failed``, ``best_seed`` (None when every seed diverged),
-            ``best_seed_metric``, ``max_peak_ratio``, ``unrecovered``, ``config_json`` and the varying parameters.
+            ``best_seed_metric``, ``max_peak_ratio``, ``unrecovered``, ``config_json``, the family columns
+            (``FAMILY_COLUMNS``) and the varying parameters.
         params: the ``cfg.<key path>`` columns whose values differ between configs.
         steps: per step: config_id, seed, step, epoch and whichever of train_loss, lr, lr_group_* were recorded.
         epochs: the epochs table as recorded (validation metrics, LR and loss weights per epoch).
@@ -127,6 +135,7 @@ def analyze_experiment(
         raise UsageError("has no finished trial yet", path=str(path),
                          fix="wait until a trial writes trials/<config_id>/seed=<s>/result.json")
     found = _spikes(steps, rule)
+    trials = _with_families(trials)
     runs = trials.merge(found.runs, on=_KEYS, how="left", sort=True)
     ranking = rank_configs(runs, mode=mode, metric="best_metric", spikes="spike_count", n_boot=n_boot,
                            spread_weight=score.spread_weight, divergence_penalty=score.divergence_penalty,
@@ -247,6 +256,38 @@ def _varying_params(trials: pd.DataFrame) -> tuple[str, ...]:
     return tuple(c for c in columns if c in differs)
 
 
+def config_families(config: Mapping[str, Any] | str | None) -> dict[str, str]:
+    """The arm of a config (a dict or its JSON): ``{"optimizer": name, "lr_scheduler": name, "loss_scheduler": mode}``.
+
+    A block the config does not set is named as ``one_of`` names it: ``constant`` for no LR scheduler, ``none`` for
+    no loss scheduler; a config without an optimizer block (unknown) gives ``?``.
+
+    Example:
+        >>> config_families({"optimizer": {"name": "Adam", "lr": 0.01}, "lr_scheduler": None})
+        {'optimizer': 'Adam', 'lr_scheduler': 'constant', 'loss_scheduler': 'none'}
+    """
+    if isinstance(config, str):
+        config = json.loads(config)
+    config = config if isinstance(config, Mapping) else {}
+    names = {}
+    for column in FAMILY_COLUMNS:
+        family, block = FAMILIES[column], config.get(column)
+        if isinstance(block, Mapping) and block.get(family.key) is not None:
+            names[column] = str(block[family.key])
+        else:
+            names[column] = family.none_names[0] if family.none_names else "?"
+    return names
+
+
+def _with_families(trials: pd.DataFrame) -> pd.DataFrame:
+    """The trials with the family columns; ``loss_scheduler`` only when some config has one."""
+    texts = trials["config_json"] if "config_json" in trials.columns else pd.Series(None, index=trials.index)
+    names = pd.DataFrame([config_families(t if isinstance(t, str) else None) for t in texts], index=trials.index)
+    if (names["loss_scheduler"] == "none").all():
+        names = names.drop(columns="loss_scheduler")
+    return pd.concat([trials.drop(columns=[c for c in names.columns if c in trials.columns]), names], axis=1)
+
+
 def _block(column: str) -> str:
     """``cfg.lr_scheduler.gamma`` -> ``cfg.lr_scheduler``."""
     return ".".join(column.split(".")[:2])
@@ -270,6 +311,7 @@ def _per_config_extras(runs: pd.DataFrame, params: tuple[str, ...], mode: str) -
             "max_peak_ratio": _nanmax(group["max_peak_ratio"]),
             "unrecovered": int(group["unrecovered"].fillna(False).astype(bool).sum()),
             "config_json": first.get("config_json"),
+            **{column: first[column] for column in FAMILY_COLUMNS if column in group.columns},
             **{column: _plain(first[column]) for column in params},
         })
     frame = pd.DataFrame(rows)

@@ -2,9 +2,9 @@
 
 One row per config, best first: rank, config id, score, IQM, std and worst seed of the metric, diverged seeds,
 the spike count's mean and variance over seeds, what the spikes add to the score (``spike cost``, in the metric's
-units), a star on the Pareto front (IQM against spike variance), then the config values that differ between
-configs. Numbers show four significant digits; a value a config does not set
-shows as ``-``.
+units), a star on the Pareto front (IQM against spike variance), the config's arm (optimizer, LR scheduler family,
+loss scheduler mode when any config has one), then the config values that differ between configs. Numbers show
+four significant digits; a value a config does not set shows as ``-``.
 
 Example:
     >>> print(format_table(["name", "value"], [["a", 1.5], ["bb", None]]))
@@ -23,7 +23,7 @@ from typing import Any
 
 import pandas as pd
 
-from tune_sched.analysis.experiment_analysis import ExperimentAnalysis, param_label
+from tune_sched.analysis.experiment_analysis import FAMILY_COLUMNS, FAMILY_PARAMS, ExperimentAnalysis, param_label
 
 __all__ = ["format_ranking", "format_table", "format_value"]
 
@@ -52,11 +52,13 @@ def format_ranking(
     """
     ranking = analysis.ranking
     shown = ranking if top is None else ranking.head(max(top, 0))
-    params = list(analysis.params if params is None else params)[: max_params if max_params is not None else None]
+    params = [p for p in (analysis.params if params is None else params) if p not in FAMILY_PARAMS]
+    params = params[: max_params if max_params is not None else None]
     notes = [_notes(row) for _, row in shown.iterrows()]
     headers = ["rank", "config", "score", f"IQM {analysis.metric}", "std", "worst", "diverged", "spikes", "spike var",
                "spike cost", "pareto"]
-    headers += [param_label(p) for p in params]
+    families = [c for c in FAMILY_COLUMNS if c in ranking.columns]
+    headers += [*families, *(param_label(p) for p in params)]
     if any(notes):
         headers.append("notes")
     rows = []
@@ -64,7 +66,7 @@ def format_ranking(
         cells: list[Any] = [int(row["rank"]), row["config_id"], *[row[c] for c in _STAT_COLUMNS],
                             f"{int(row['n_diverged'])}/{int(row['n_seeds'])}", row["spike_mean"], row["spike_var"],
                             row["spike_term"], "*" if row["pareto"] else ""]
-        cells += [row.get(p) for p in params]
+        cells += [row.get(p) for p in [*families, *params]]
         if any(notes):
             cells.append(note)
         rows.append(cells)

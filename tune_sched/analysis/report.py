@@ -1,9 +1,11 @@
 """The analysis report: ``report.md`` with its PNG figures, readable without opening any table.
 
 Sections: the verdict paragraph (``verdict.experiment_verdict``); how the configs were judged (metric, score,
-spike rule); the ranking; each top config's per-seed results and loss curves with spikes marked; the LR and
-loss-weight traces of the top configs; quality against stability with the Pareto front; which parameters matter;
-and every diverged, failed or pruned run with its reason. Figures go to ``figures/`` beside ``report.md``.
+spike rule); the arms (``arm_table``: per LR scheduler family and other ``one_of`` choice, spikes, metric and
+divergence with intervals, whether the scheduler acted, and the answer); the ranking; the loss curves of the top
+configs and of the configs that spiked most, seed by seed, with spikes shaded; the LR and loss-weight traces;
+quality against stability with the Pareto front; which parameters matter (the arm's families among them); and
+every diverged, failed or pruned run with its reason. Figures go to ``figures/`` beside ``report.md``.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from tune_sched.analysis.experiment_analysis import ANALYSIS_FILE, ExperimentAnalysis, param_label
+from tune_sched.analysis.arm_table import format_arm_section
+from tune_sched.analysis.experiment_analysis import (ANALYSIS_FILE, FAMILY_COLUMNS, FAMILY_PARAMS, ExperimentAnalysis,
+                                                        param_label)
 from tune_sched.analysis.importance import param_importance
 from tune_sched.analysis.ranking_table import format_ranking, format_table, format_value
 from tune_sched.analysis.verdict import experiment_verdict
@@ -35,13 +39,15 @@ class Report:
     importance: pd.DataFrame
 
 
-def write_report(analysis: ExperimentAnalysis, out_dir: str | Path, *, top: int = 3, table_top: int = 20) -> Report:
+def write_report(analysis: ExperimentAnalysis, out_dir: str | Path, *, top: int = 3, table_top: int = 20,
+                 spiky: int = 2) -> Report:
     """Write ``report.md`` and ``figures/*.png`` into ``out_dir``.
 
     Args:
         analysis: the analysed experiment.
         out_dir: where to write (created if missing); existing report files there are replaced.
         top: how many of the best configs get their own loss-curve figure (at least 1).
+        spiky: how many more configs, those with the most spike episodes per seed outside the top, get one.
         table_top: how many configs the ranking table shows.
 
     Returns:
@@ -52,21 +58,28 @@ def write_report(analysis: ExperimentAnalysis, out_dir: str | Path, *, top: int 
 
     out = Path(out_dir)
     figures_dir = out / "figures"
-    importance = param_importance(analysis.ranking, analysis.params, mode=analysis.mode)
-    ordered = [p for p in importance["param"]] if len(importance) else list(analysis.params)
+    judged = [*_varying_families(analysis), *(p for p in analysis.params if p not in FAMILY_PARAMS)]
+    importance = param_importance(analysis.ranking, judged, mode=analysis.mode)
+    ordered = [p for p in importance["param"] if p not in FAMILY_COLUMNS] if len(importance) else list(analysis.params)
     verdict = experiment_verdict(analysis)
     top_ids = analysis.ranking["config_id"].head(max(top, 1)).tolist()
 
     figures: list[Path] = []
     sections = [f"# Analysis of experiment `{analysis.name}`", verdict, _method(analysis),
+                "## Arms", _arms_intro(), format_arm_section(analysis, markdown=True),
                 "## Ranking", format_ranking(analysis, top=table_top, params=ordered, max_params=None, markdown=True),
                 _legend(analysis), "## The top configs, seed by seed"]
-    for rank, config_id in enumerate(top_ids, start=1):
+    spiky_ids = _most_spiky(analysis, exclude=top_ids, count=spiky)
+    ranks = dict(zip(analysis.ranking["config_id"], analysis.ranking["rank"]))
+    for config_id in [*top_ids, *spiky_ids]:
+        if config_id == (spiky_ids or [None])[0]:
+            sections += ["## The configs that spiked most, seed by seed", _spiky_line(analysis, spiky_ids)]
+        rank = int(ranks[config_id])
         figure = plots.plot_seed_curves(analysis, config_id, figures_dir / f"curves_{rank}_{_safe(config_id)}.png")
         figures.append(figure)
         sections += [f"### {rank}. `{config_id}`", _config_line(analysis, config_id),
                      _seed_table(analysis, config_id), _image(figure, out, f"loss curves of {config_id}")]
-    figure = plots.plot_schedules(analysis, top_ids, figures_dir / "schedules.png")
+    figure = plots.plot_schedules(analysis, [*top_ids, *spiky_ids], figures_dir / "schedules.png")
     figures.append(figure)
     sections += ["## Learning rate and loss weights", _image(figure, out, "LR and loss-weight traces")]
     figure = plots.plot_quality_stability(analysis, figures_dir / "quality_stability.png")
@@ -81,6 +94,36 @@ def write_report(analysis: ExperimentAnalysis, out_dir: str | Path, *, top: int 
     sections += ["## Diverged, failed and pruned runs", _problems(analysis)]
     atomic_write_text(out / REPORT_FILE, "\n\n".join(s for s in sections if s) + "\n")
     return Report(path=out / REPORT_FILE, figures=tuple(figures), verdict=verdict, importance=importance)
+
+
+def _most_spiky(analysis: ExperimentAnalysis, *, exclude: list[str], count: int) -> list[str]:
+    """Up to ``count`` configs outside ``exclude`` with the most spike episodes per run (ties: the better rank)."""
+    ranking = analysis.ranking
+    spiky = ranking[~ranking["config_id"].isin(exclude) & (ranking["spike_mean"].fillna(0) > 0)]
+    spiky = spiky.sort_values(["spike_mean", "rank"], ascending=[False, True], kind="mergesort")
+    return spiky["config_id"].head(max(count, 0)).tolist()
+
+
+def _spiky_line(analysis: ExperimentAnalysis, config_ids: list[str]) -> str:
+    ranking = analysis.ranking.set_index("config_id")
+    names = ", ".join(f"`{c}` ({format_value(ranking.loc[c, 'spike_mean'])} per seed)" for c in config_ids)
+    return (f"Outside the top, these configs had the most spike episodes: {names}. Their curves show where the "
+            "spikes happened (shaded) and whether the loss came back.")
+
+
+def _varying_families(analysis: ExperimentAnalysis) -> list[str]:
+    """The family columns whose value differs between configs: judged in the importance like any parameter."""
+    ranking = analysis.ranking
+    return [c for c in FAMILY_COLUMNS if c in ranking.columns and ranking[c].nunique() > 1]
+
+
+def _arms_intro() -> str:
+    return ("The configs grouped by LR scheduler family (and by any other family the search chose between), every "
+            "run of every config counted. *spike rate*: runs with at least one loss spike, Wilson interval; "
+            "*episodes per run* and *IQM* (best metric, runs that did not diverge): intervals from a bootstrap "
+            "that resamples configs, since a config's seeds share its settings; *diverged*: diverged or failed "
+            "runs, Wilson interval; *LR changed*: runs whose LR ever left its first value. Pruned runs count with "
+            "what they reached. Intervals are 95 %.")
 
 
 def _method(analysis: ExperimentAnalysis) -> str:
@@ -107,11 +150,12 @@ def _legend(analysis: ExperimentAnalysis) -> str:
 
 def _config_line(analysis: ExperimentAnalysis, config_id: str) -> str:
     row = analysis.ranking[analysis.ranking["config_id"] == config_id].iloc[0]
-    values = ", ".join(f"{param_label(p)} = {_shown(row[p])}" for p in analysis.params)
+    values = ", ".join(f"{param_label(p)} = {_shown(row[p])}" for p in analysis.params if p not in FAMILY_PARAMS)
+    arm = ", ".join(f"{c} {row[c]}" for c in FAMILY_COLUMNS if c in row.index)
     seed = row["best_seed"]
     best = f" Best seed: {int(seed)}." if not pd.isna(seed) else " No seed finished without diverging."
     export = f" Export it with `tune-sched export {analysis.path} --trial {config_id} --out best.yaml`."
-    return (f"Differs from the others in: {values}." if values else "") + best + export
+    return f"Arm: {arm}. " + (f"Differs from the others in: {values}." if values else "") + best + export
 
 
 def _seed_table(analysis: ExperimentAnalysis, config_id: str) -> str:

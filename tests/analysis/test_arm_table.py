@@ -1,0 +1,163 @@
+"""The arm section: configs grouped by LR scheduler family (and other one_of choices), on real runs.
+
+The session fixture ``experiment`` (see conftest) has constant-LR arms (``steady``, ``blowup``, ``troubled``), a
+StepLR arm (``decay``), a MultiStepLR arm (``spiky``), two optimizers (Adam, SGD) and one loss scheduler (ramp).
+``plateau_experiment`` trains the tiny task with a ReduceLROnPlateau that cannot act in 3 epochs (patience 10)
+beside a constant LR, and one that acts at once (patience 0, a threshold no epoch can meet).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from tune_sched.analysis.arm_table import arm_sentences, arm_table, format_arm_section
+from tune_sched.analysis.experiment_analysis import analyze_experiment, config_families, write_analysis_table
+from tune_sched.analysis.ranking_table import format_ranking
+from tune_sched.analysis.stats import iqm, wilson_interval
+
+BASE = {"task": "tiny", "trainer": {"max_epochs": 3, "batch_size": 8}, "optimizer": {"name": "Adam", "lr": 0.01}}
+IDLE_PLATEAU = {**BASE, "lr_scheduler": {"name": "ReduceLROnPlateau", "monitor": "val_loss", "patience": 10}}
+EAGER_PLATEAU = {**BASE, "lr_scheduler": {"name": "ReduceLROnPlateau", "monitor": "val_loss", "patience": 0,
+                                          "threshold": 0.99, "factor": 0.5}}
+
+
+@pytest.fixture(scope="module")
+def plateau_experiment(tmp_path_factory):
+    import torch
+
+    from tune_sched.results.experiment import create_experiment, seed_dir
+    from tune_sched.train.trial import run_trial
+
+    torch.set_num_threads(1)
+    exp = create_experiment(tmp_path_factory.mktemp("arms") / "plateau", space_source={"task": "tiny"},
+                            metric="val_loss", mode="min", seeds=[0, 1])
+    results = {}
+    for config_id, config in (("idle", IDLE_PLATEAU), ("flat", BASE), ("eager", EAGER_PLATEAU)):
+        for seed in (0, 1):
+            results[config_id, seed] = run_trial(config, seed, seed_dir(exp, config_id, seed), config_id=config_id)
+    return exp, results
+
+
+def test_lr_changed_is_recorded_per_run(plateau_experiment):
+    exp, results = plateau_experiment
+    assert all(results["idle", s].lr_changed is False and results["idle", s].status == "completed" for s in (0, 1))
+    assert all(results["flat", s].lr_changed is False for s in (0, 1))
+    assert all(results["eager", s].lr_changed is True for s in (0, 1))
+    analysis = analyze_experiment(exp, n_boot=100)
+    trials = pq.read_table(exp / "trials.parquet").to_pandas().set_index(["config_id", "seed"])
+    assert trials["lr_changed"].to_dict() == {(c, s): c == "eager" for c in ("eager", "flat", "idle") for s in (0, 1)}
+    assert analysis.runs["lr_changed"].notna().all()
+
+
+def test_a_scheduler_that_never_acted_is_named(plateau_experiment):
+    analysis = analyze_experiment(plateau_experiment[0], n_boot=100)
+    table = arm_table(analysis, n_boot=100).set_index("arm")
+    assert table.loc["ReduceLROnPlateau", "lr_known"] == 4 and table.loc["ReduceLROnPlateau", "lr_changed"] == 2
+    sentences = arm_sentences(analysis, n_boot=100)
+    assert any("ReduceLROnPlateau lowered the LR in 2 of 4 runs; in the other 2 it never acted" in s
+               for s in sentences)
+
+    idle_only = _only(analysis, ["idle", "flat"])
+    sentences = arm_sentences(idle_only, n_boot=100)
+    assert "ReduceLROnPlateau never lowered the LR in 2 of 2 runs: this arm behaved as a constant LR." in sentences
+    assert sentences[0].startswith("`ReduceLROnPlateau`: 0 spike episodes per run (0 of 2 runs) against ")
+    assert "with a constant LR" in sentences[0]
+
+
+def test_lr_changed_falls_back_to_the_recorded_lr(plateau_experiment, copy_of):
+    """An experiment recorded before the column: the LR columns of the steps decide."""
+    analysis = analyze_experiment(plateau_experiment[0], n_boot=100)
+    old = _replace(analysis, runs=analysis.runs.drop(columns="lr_changed"))
+    table = arm_table(old, n_boot=100).set_index("arm")
+    assert table.loc["ReduceLROnPlateau", "lr_changed"] == 2 and table.loc["constant", "lr_changed"] == 0
+
+
+def test_arm_numbers_on_a_real_experiment(analysis):
+    table = arm_table(analysis, n_boot=200)
+    assert set(table["grouping"]) == {"lr_scheduler", "optimizer", "loss_scheduler"}
+    sched = table[table["grouping"] == "lr_scheduler"].set_index("arm")
+    assert sorted(sched.index) == ["MultiStepLR", "StepLR", "constant"]
+    runs = analysis.runs
+    constant = runs[runs["config_id"].isin(["steady", "blowup", "troubled"])]
+    row = sched.loc["constant"]
+    assert (row["n_configs"], row["n_runs"]) == (3, 8)
+    bad = constant["status"].isin(["diverged", "failed"]) | ~np.isfinite(constant["best_metric"].astype(float))
+    assert row["n_diverged"] == bad.sum() >= 4  # blowup on every seed, troubled's failed seed
+    assert (row["divergence_lo"], row["divergence_hi"]) == pytest.approx(wilson_interval(int(bad.sum()), 8))
+    counts = constant["spike_count"].dropna()
+    assert row["spike_runs"] == (counts > 0).sum()
+    assert row["episodes_per_run"] == pytest.approx(counts.mean())
+    assert row["iqm"] == pytest.approx(iqm(constant.loc[~bad, "best_metric"].astype(float)))
+    assert row["iqm_lo"] <= row["iqm"] <= row["iqm_hi"]
+    assert row["episodes_lo"] <= row["episodes_per_run"] <= row["episodes_hi"]
+    assert (row["lr_known"], row["lr_changed"]) == (8, 0)
+    assert (sched.loc["StepLR", "lr_changed"], sched.loc["MultiStepLR", "lr_changed"]) == (3, 3)
+    assert table.set_index(["grouping", "arm"]).loc[("optimizer", "SGD"), "n_runs"] == 3
+    assert table.set_index(["grouping", "arm"]).loc[("loss_scheduler", "ramp"), "n_configs"] == 1
+    spiky = runs[runs["config_id"] == "spiky"]["spike_count"]
+    assert sched.loc["MultiStepLR", "spike_runs"] == (spiky > 0).sum()
+
+
+def test_the_section_reads(analysis):
+    text = format_arm_section(analysis, markdown=True, n_boot=200)
+    assert text.startswith("| grouping | arm | configs | runs | spike rate | episodes per run | IQM val_loss |")
+    assert "against" in text and "with a constant LR" in text and "configs resampled" in text
+    assert "StepLR changed the LR in every one of its 3 runs." in text
+
+
+def test_families_are_columns_everywhere(analysis, tmp_path):
+    ranking = analysis.ranking.set_index("config_id")
+    assert ranking.loc["steady", "lr_scheduler"] == "constant" and ranking.loc["decay", "lr_scheduler"] == "StepLR"
+    assert ranking.loc["blowup", "optimizer"] == "SGD" and ranking.loc["decay", "loss_scheduler"] == "ramp"
+    assert ranking.loc["steady", "loss_scheduler"] == "none"
+    written = pq.read_table(write_analysis_table(analysis, tmp_path)).to_pandas().set_index("config_id")
+    assert written.loc["spiky", "lr_scheduler"] == "MultiStepLR" and written.loc["troubled", "optimizer"] == "Adam"
+    header = format_ranking(analysis).splitlines()[0].split()
+    assert header.index("optimizer") + 1 == header.index("lr_scheduler")
+    assert "loss_scheduler" in header
+
+
+def test_loss_scheduler_column_only_when_some_config_has_one(plateau_experiment):
+    analysis = analyze_experiment(plateau_experiment[0], n_boot=100)
+    assert {"optimizer", "lr_scheduler"} <= set(analysis.ranking.columns)
+    assert "loss_scheduler" not in analysis.ranking.columns
+
+
+@pytest.mark.parametrize(("config", "expected"), [
+    ({"optimizer": {"name": "SGD"}, "lr_scheduler": {"name": "OneCycleLR", "max_lr": 0.1}},
+     {"optimizer": "SGD", "lr_scheduler": "OneCycleLR", "loss_scheduler": "none"}),
+    ('{"optimizer": {"name": "Adam"}, "loss_scheduler": {"mode": "adaptive"}}',
+     {"optimizer": "Adam", "lr_scheduler": "constant", "loss_scheduler": "adaptive"}),
+    (None, {"optimizer": "?", "lr_scheduler": "constant", "loss_scheduler": "none"}),
+])
+def test_config_families(config, expected):
+    assert config_families(config) == expected
+
+
+def _only(analysis, config_ids):
+    keep = analysis.runs["config_id"].isin(config_ids)
+    return _replace(analysis, runs=analysis.runs[keep].reset_index(drop=True),
+                    ranking=analysis.ranking[analysis.ranking["config_id"].isin(config_ids)].reset_index(drop=True))
+
+
+def _replace(analysis, **changes):
+    import dataclasses
+
+    return dataclasses.replace(analysis, **changes)
+
+
+def test_interval_of_one_config_resamples_its_runs():
+    from tune_sched.analysis.arm_table import _config_bootstrap
+
+    lo, hi = _config_bootstrap(np.array(["a"] * 4), np.array([0.0, 0.0, 2.0, 2.0]), np.mean, 500, 0)
+    assert 0 <= lo < 1 < hi <= 2
+    assert all(math.isnan(v) for v in _config_bootstrap(np.array(["a"]), np.array([1.0]), np.mean, 10, 0))
+    # two configs with constant runs: resampling configs gives only the three pooled means
+    lo, hi = _config_bootstrap(np.array(["a", "a", "b", "b"]), np.array([0.0, 0.0, 1.0, 1.0]), np.mean, 500, 0)
+    assert (lo, hi) == (0.0, 1.0)
+    assert isinstance(pd.Series([lo]).iloc[0], float)

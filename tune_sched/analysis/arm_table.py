@@ -1,0 +1,251 @@
+"""The arms of an experiment: its configs grouped by LR scheduler family (and by any other ``one_of`` choice).
+
+A search over ``lr_scheduler: {one_of: {constant: null, ReduceLROnPlateau: {...}}}`` asks a question about arms,
+not configs: does one family spike less than the other? ``arm_table`` answers it from every run of every config:
+
+- per arm: configs, runs, the **spike rate** (runs with at least one spike episode), **episodes per run**, the
+  **IQM of the best metric** over the runs that did not diverge, the **divergence rate**, and in how many runs
+  the LR ever changed (``lr_changed``, from the trials table or the recorded LR);
+- intervals (95 %): Wilson over runs for the two rates; for episodes per run and the IQM a bootstrap that resamples
+  configs (a config's seeds go together: they share its settings, so they are not independent evidence);
+- ``arm_sentences``: per grouping, one sentence comparing each arm with the reference arm (``constant`` for LR
+  schedulers, else the arm with the most runs) on episodes per run, with the bootstrap interval of the difference,
+  and one sentence per scheduler arm that never changed the LR in some of its runs.
+
+Groupings: ``lr_scheduler`` always; ``optimizer`` and ``loss_scheduler`` when configs differ in them. Pruned runs
+count with what they reached, so an arm the pruner favoured trained longer: read the IQM with that in mind.
+
+Example:
+    >>> table = arm_table(analysis)  # doctest: +SKIP
+    >>> table[["grouping", "arm", "n_runs", "spike_rate", "episodes_per_run"]]  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from tune_sched.analysis.ranking_table import format_table, format_value
+from tune_sched.analysis.stats import iqm, run_diverged, wilson_interval
+
+if TYPE_CHECKING:
+    from tune_sched.analysis.experiment_analysis import ExperimentAnalysis
+
+__all__ = ["ARM_COLUMNS", "arm_groupings", "arm_sentences", "arm_table", "format_arm_section", "run_lr_changed"]
+
+ARM_COLUMNS = (
+    "grouping", "arm", "n_configs", "n_runs", "spike_runs", "spike_rate", "spike_rate_lo", "spike_rate_hi",
+    "episodes_per_run", "episodes_lo", "episodes_hi", "iqm", "iqm_lo", "iqm_hi", "n_diverged", "divergence_rate",
+    "divergence_lo", "divergence_hi", "lr_known", "lr_changed",
+)
+_REFERENCE = {"lr_scheduler": "constant"}
+_N_BOOT = 2000
+
+
+def arm_groupings(analysis: ExperimentAnalysis) -> list[str]:
+    """The family columns the arms are grouped by: ``lr_scheduler``, then any other that differs between configs."""
+    runs = analysis.runs
+    out = ["lr_scheduler"] if "lr_scheduler" in runs.columns else []
+    for column in ("optimizer", "loss_scheduler"):
+        if column in runs.columns and runs[column].nunique() > 1:
+            out.append(column)
+    return out
+
+
+def run_lr_changed(analysis: ExperimentAnalysis) -> pd.Series:
+    """Per run (aligned with ``analysis.runs``): did its LR ever change? ``lr_changed`` of the trials table, else
+    (an experiment recorded before that column) whether any recorded ``lr_group_*`` left its first value; NA when
+    neither is known."""
+    runs = analysis.runs
+    known = runs["lr_changed"] if "lr_changed" in runs.columns else pd.Series(pd.NA, index=runs.index)
+    known = known.astype("boolean")
+    if not known.isna().any():
+        return known
+    steps = analysis.steps
+    lr_columns = [c for c in steps.columns if c.startswith("lr_group_")] or [c for c in ("lr",) if c in steps]
+    if not lr_columns or steps.empty:
+        return known
+    by_run = steps.groupby(["config_id", "seed"], sort=False)[lr_columns]
+    moved = (by_run.nunique(dropna=True) > 1).any(axis=1)
+    keys = pd.MultiIndex.from_frame(runs[["config_id", "seed"]])
+    recorded = pd.Series(moved.reindex(keys).to_numpy(), index=runs.index, dtype="boolean")
+    return known.fillna(recorded)
+
+
+def arm_table(analysis: ExperimentAnalysis, *, n_boot: int = _N_BOOT, seed: int = 0) -> pd.DataFrame:
+    """One row per (grouping, arm), columns ``ARM_COLUMNS``; arms of a grouping in order of their best config."""
+    runs = analysis.runs.copy()
+    runs["_diverged"] = run_diverged(runs, metric="best_metric")
+    runs["_lr_changed"] = run_lr_changed(analysis)
+    order = {cid: i for i, cid in enumerate(analysis.ranking["config_id"])}
+    rows = []
+    for grouping in arm_groupings(analysis):
+        arms = sorted(runs.groupby(grouping, sort=False),
+                      key=lambda kv: min(order.get(c, len(order)) for c in kv[1]["config_id"]))
+        for arm, group in arms:
+            rows.append({"grouping": grouping, "arm": str(arm), **_arm_stats(group, n_boot=n_boot, seed=seed)})
+    return pd.DataFrame(rows, columns=list(ARM_COLUMNS))
+
+
+def _arm_stats(group: pd.DataFrame, *, n_boot: int, seed: int) -> dict[str, Any]:
+    counts = group["spike_count"].to_numpy(dtype=np.float64, na_value=np.nan)
+    checked = np.isfinite(counts)
+    spiky = int((counts[checked] > 0).sum())
+    n_runs, bad = len(group), int(group["_diverged"].sum())
+    ok = group[~group["_diverged"]]
+    lr = group["_lr_changed"].dropna()
+    configs = group["config_id"].to_numpy()
+    episodes_lo, episodes_hi = _config_bootstrap(configs[checked], counts[checked], np.mean, n_boot, seed)
+    metric = ok["best_metric"].to_numpy(dtype=np.float64)
+    iqm_lo, iqm_hi = _config_bootstrap(ok["config_id"].to_numpy(), metric, iqm, n_boot, seed)
+    spike_lo, spike_hi = wilson_interval(spiky, int(checked.sum()))
+    div_lo, div_hi = wilson_interval(bad, n_runs)
+    return {
+        "n_configs": group["config_id"].nunique(), "n_runs": n_runs, "spike_runs": spiky,
+        "spike_rate": spiky / checked.sum() if checked.any() else math.nan,
+        "spike_rate_lo": spike_lo, "spike_rate_hi": spike_hi,
+        "episodes_per_run": float(counts[checked].mean()) if checked.any() else math.nan,
+        "episodes_lo": episodes_lo, "episodes_hi": episodes_hi,
+        "iqm": iqm(metric), "iqm_lo": iqm_lo, "iqm_hi": iqm_hi,
+        "n_diverged": bad, "divergence_rate": bad / n_runs if n_runs else math.nan,
+        "divergence_lo": div_lo, "divergence_hi": div_hi,
+        "lr_known": len(lr), "lr_changed": int(lr.astype(bool).sum()),
+    }
+
+
+def _config_groups(configs: np.ndarray, values: np.ndarray) -> list[np.ndarray]:
+    """The finite values per config: the units a bootstrap resamples (each run alone when there is one config)."""
+    finite = np.isfinite(values)
+    configs, values = configs[finite], values[finite]
+    groups = [values[configs == c] for c in pd.unique(configs)]
+    return groups if len(groups) > 1 else [values[i:i + 1] for i in range(values.size)]
+
+
+def _config_bootstrap(configs: np.ndarray, values: np.ndarray, statistic: Any, n_boot: int,
+                      seed: int) -> tuple[float, float]:
+    """95 % percentile interval of ``statistic`` over the runs of configs resampled with replacement; (NaN, NaN)
+    with fewer than two runs."""
+    groups = _config_groups(configs, values)
+    if sum(g.size for g in groups) < 2:
+        return math.nan, math.nan
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(0, len(groups), size=(n_boot, len(groups)))
+    stats = np.array([statistic(np.concatenate([groups[i] for i in row])) for row in picks])
+    low, high = np.nanquantile(stats, [0.025, 0.975])
+    return float(low), float(high)
+
+
+def _config_diff(a: pd.DataFrame, b: pd.DataFrame, n_boot: int, seed: int) -> tuple[float, float]:
+    """95 % interval of mean episodes per run of ``b`` minus ``a``, configs resampled within each arm."""
+    ga, gb = ([*_config_groups(f["config_id"].to_numpy(), f["spike_count"].to_numpy(np.float64, na_value=np.nan))]
+              for f in (a, b))
+    if sum(g.size for g in ga) < 2 or sum(g.size for g in gb) < 2:
+        return math.nan, math.nan
+    rng = np.random.default_rng(seed)
+    diffs = np.empty(n_boot)
+    for i in range(n_boot):
+        pa = np.concatenate([ga[j] for j in rng.integers(0, len(ga), len(ga))])
+        pb = np.concatenate([gb[j] for j in rng.integers(0, len(gb), len(gb))])
+        diffs[i] = pb.mean() - pa.mean()
+    low, high = np.quantile(diffs, [0.025, 0.975])
+    return float(low), float(high)
+
+
+def arm_sentences(analysis: ExperimentAnalysis, table: pd.DataFrame | None = None, *, n_boot: int = _N_BOOT,
+                  seed: int = 0) -> list[str]:
+    """Per grouping, the comparison sentence, then one sentence per scheduler arm whose LR stayed put in some runs."""
+    table = arm_table(analysis, n_boot=n_boot, seed=seed) if table is None else table
+    sentences = []
+    for grouping, arms in table.groupby("grouping", sort=False):
+        sentences.append(_answer(analysis, grouping, arms, n_boot=n_boot, seed=seed))
+        if grouping == "lr_scheduler":
+            sentences += [s for s in (_inaction(row) for _, row in arms.iterrows()) if s]
+    return sentences
+
+
+def _answer(analysis: ExperimentAnalysis, grouping: str, arms: pd.DataFrame, *, n_boot: int, seed: int) -> str:
+    """Does each arm spike less than the reference arm? The difference of episodes per run and its interval."""
+    if len(arms) < 2:
+        arm = arms.iloc[0]
+        return (f"Every config used {grouping} `{arm['arm']}` ({_episodes(arm)}): there is no other arm to compare "
+                "it with.")
+    reference = _REFERENCE.get(grouping)
+    if reference not in set(arms["arm"]):
+        reference = arms.sort_values("n_runs", ascending=False, kind="mergesort").iloc[0]["arm"]
+    ref = arms[arms["arm"] == reference].iloc[0]
+    runs = analysis.runs
+    ref_runs = runs[runs[grouping].astype(str) == reference]
+    parts = []
+    for _, arm in arms[arms["arm"] != reference].iterrows():
+        lo, hi = _config_diff(ref_runs, runs[runs[grouping].astype(str) == arm["arm"]], n_boot, seed)
+        diff = float(arm["episodes_per_run"]) - float(ref["episodes_per_run"])
+        name = _arm_name(grouping, arm["arm"])
+        if not (math.isfinite(lo) and math.isfinite(hi)):
+            verdict = "too few runs for an interval, so these runs cannot tell"
+        elif lo == hi == 0:
+            verdict = "no run of either arm spiked, so these runs cannot tell"
+        elif hi < 0 or lo > 0:
+            verdict = f"the interval excludes 0: on these runs {name} spiked {'less' if hi < 0 else 'more'} often"
+        else:
+            verdict = (f"the interval includes 0, so these runs cannot tell whether {name} changes how often the "
+                       "loss spikes")
+        parts.append(f"{name}: {_episodes(arm)} against {_episodes(ref)} with {_arm_name(grouping, reference)}, a "
+                     f"difference of {diff:+.3g} (95% interval {lo:+.3g} to {hi:+.3g}, configs resampled): {verdict}")
+    few = " With fewer than 5 configs per arm the intervals are rough." if arms["n_configs"].min() < 5 else ""
+    return "; ".join(parts) + "." + few
+
+
+def _inaction(arm: pd.Series) -> str:
+    """``ReduceLROnPlateau never lowered the LR in 12 of 12 runs: this arm behaved as a constant LR`` and the like."""
+    if arm["arm"] == "constant" or not arm["lr_known"]:
+        return ""
+    still, known = int(arm["lr_known"] - arm["lr_changed"]), int(arm["lr_known"])
+    verb = "lowered" if arm["arm"] == "ReduceLROnPlateau" else "changed"
+    if still == known:
+        return f"{arm['arm']} never {verb} the LR in {still} of {known} runs: this arm behaved as a constant LR."
+    if still:
+        return (f"{arm['arm']} {verb} the LR in {int(arm['lr_changed'])} of {known} runs; in the other {still} it "
+                "never acted (a constant LR in all but name).")
+    return f"{arm['arm']} {verb} the LR in every one of its {known} runs."
+
+
+def format_arm_section(analysis: ExperimentAnalysis, *, markdown: bool = False, n_boot: int = _N_BOOT,
+                       seed: int = 0) -> str:
+    """The arm table (one row per arm, intervals in brackets) followed by the sentences; empty without arms."""
+    table = arm_table(analysis, n_boot=n_boot, seed=seed)
+    if table.empty:
+        return ""
+    headers = ["grouping", "arm", "configs", "runs", "spike rate", "episodes per run", f"IQM {analysis.metric}",
+               "diverged", "LR changed"]
+    rows = []
+    for _, a in table.iterrows():
+        rows.append([a["grouping"], a["arm"], int(a["n_configs"]), int(a["n_runs"]),
+                     f"{a['spike_runs']}/{a['n_runs']} {_interval(a['spike_rate_lo'], a['spike_rate_hi'])}",
+                     f"{_num(a['episodes_per_run'])} {_interval(a['episodes_lo'], a['episodes_hi'])}",
+                     f"{_num(a['iqm'])} {_interval(a['iqm_lo'], a['iqm_hi'])}",
+                     f"{a['n_diverged']}/{a['n_runs']} {_interval(a['divergence_lo'], a['divergence_hi'])}",
+                     f"{a['lr_changed']}/{a['lr_known']}" if a["lr_known"] else "-"])
+    return format_table(headers, rows, markdown=markdown) + "\n\n" + " ".join(arm_sentences(
+        analysis, table, n_boot=n_boot, seed=seed))
+
+
+def _arm_name(grouping: str, arm: str) -> str:
+    if grouping == "lr_scheduler" and arm == "constant":
+        return "a constant LR"
+    return "no loss scheduler" if grouping == "loss_scheduler" and arm == "none" else f"`{arm}`"
+
+
+def _episodes(arm: pd.Series) -> str:
+    spiked = f"{int(arm['spike_runs'])} of {int(arm['n_runs'])} runs"
+    return f"{_num(arm['episodes_per_run'])} spike episodes per run ({spiked})"
+
+
+def _interval(lo: float, hi: float) -> str:
+    return f"[{_num(lo)}, {_num(hi)}]" if math.isfinite(lo) and math.isfinite(hi) else "[-]"
+
+
+def _num(value: Any) -> str:
+    return format_value(float(value))
