@@ -145,3 +145,51 @@ def test_two_run_configs_trained_on_the_same_seeds(tmp_path):
     a2, a3 = make_arms(low, low, seeds=[0, 1, 2], max_epochs=2, num_threads=1)
     same = compare_arms(a2, a3)
     assert same.outcome == "no_difference" and same.verdict.startswith("**No difference**")
+
+
+def _with_values(arm, label, values):
+    runs = arm.runs.iloc[[0] * len(values)].reset_index(drop=True).assign(
+        seed=list(range(len(values))), best_metric=values, status="completed")
+    return dataclasses.replace(arm, label=label, runs=runs)
+
+
+def test_paired_seeds_decide_and_the_verdict_says_why_the_unpaired_test_disagrees(arms):
+    """Seeds that differ a lot from each other, B a little lower on every one: only the paired test sees it."""
+    a_values = [0.20, 0.35, 0.50, 0.65, 0.80, 0.95]
+    b_values = [v - 0.02 + 0.002 * (i % 2) for i, v in enumerate(a_values)]
+    comparison = compare_arms(_with_values(arms["steady"], "A", a_values), _with_values(arms["steady"], "B", b_values))
+    tests = comparison.tests
+    assert comparison.outcome == "b_better" and not comparison.too_few_seeds
+    assert tests["paired_hi"] < 0 and tests["paired_p"] < 0.05
+    assert tests["diff_lo"] < 0 < tests["diff_hi"] and tests["welch_p"] > 0.05
+    assert tests["rel_diff"] == pytest.approx(tests["paired_diff_mean"] / np.mean(a_values))
+    d = np.array(b_values) - np.array(a_values)
+    assert tests["effect_size"] == pytest.approx(d.mean() / d.std(ddof=1))
+    assert tests["effect_lo"] < tests["effect_size"] < tests["effect_hi"] < 0
+    assert "On these seeds B is ahead: B - A is -0.019, -3.3% of A's mean (95% CI" in comparison.verdict
+    assert "The paired test finds a difference the unpaired one does not" in comparison.verdict
+
+
+def test_intervals_agree_with_their_t_tests_and_the_rank_test_floor_is_explained(arms):
+    """3 seeds an arm: the t interval excludes 0 exactly when p < 0.05; Mann-Whitney cannot go below p = 0.1."""
+    comparison = compare_arms(*_pair(arms, "spiky", "steady"))
+    tests = comparison.tests
+    assert (tests["paired_hi"] < 0) == (tests["paired_p"] < 0.05)
+    assert (tests["diff_hi"] < 0 or tests["diff_lo"] > 0) == (tests["welch_p"] < 0.05)
+    assert "The rank test (Mann-Whitney) cannot reach p < 0.05 with 3 and 3 seeds (its smallest p is 0.1)" \
+        in comparison.verdict
+
+
+def test_the_standardised_interval_covers_on_normal_seeds():
+    """Cohen's d's noncentral-t interval holds 95 % (normal seeds, 5 per arm, true d = 0.8; 300 experiments)."""
+    from tune_sched.analysis.compare import _noncentral_t_ci
+
+    rng = np.random.default_rng(5)
+    hits = 0
+    for _ in range(300):
+        x, y = rng.normal(0.0, 1.0, 5), rng.normal(0.8, 1.0, 5)
+        pooled = math.sqrt((x.var(ddof=1) + y.var(ddof=1)) / 2)
+        scale = math.sqrt(5 * 5 / 10)
+        lo, hi = _noncentral_t_ci((y.mean() - x.mean()) / pooled * scale, 8, 0.95)
+        hits += lo / scale <= 0.8 <= hi / scale
+    assert abs(hits / 300 - 0.95) <= 0.03

@@ -6,11 +6,19 @@ rate, not in the metric statistics) and the spike figures. Between the arms, on 
 - probability of improvement: the chance that a random seed of B beats a random seed of A (the common-language
   effect size, ``U_B / (n_A n_B)`` of the Mann-Whitney test, ties counting half), with the Mann-Whitney U test's
   two-sided p-value. Here a diverged seed counts as worse than any seed that did not diverge.
-- Welch's t-test (two-sided, unequal variances) and a bootstrap interval of the difference of the means
+- Welch's t-test (two-sided, unequal variances) and its interval of the difference of the means
   (``mean(B) - mean(A)``), over the seeds that did not diverge.
 - paired, when both arms ran the same seeds (the same initialisations and data order, so seed-to-seed noise
-  cancels): the per-seed differences ``B - A``, how many seeds B won, their bootstrap interval and a one-sample
-  t-test (seeds that diverged in either arm left out).
+  cancels): the per-seed differences ``B - A``, how many seeds B won, their t interval and a one-sample t-test
+  (seeds that diverged in either arm left out).
+- how much: the difference relative to A's mean (``rel_diff``, its interval the difference's divided by
+  ``|mean(A)|``) and standardised (``effect_size``: Cohen's d of the unpaired values with the pooled std, or d_z =
+  mean / std of the paired differences), with the exact interval from the noncentral t distribution (for normal
+  seeds). All are ``B - A`` in the metric's units and signs: negative means B is lower.
+
+The intervals are the t-tests' own (Student / Welch), so an interval excludes 0 exactly when its test's p is below
+``1 - confidence``; the verdict always says which arm looks better and by how much, and one sentence says why the
+tests agree or not (pairing, or the rank test's floor on few seeds).
 
 The outcome: ``no_difference`` when both arms gave the same values on the same number of seeds; ``b_better`` or
 ``a_better`` when the interval of the difference excludes 0 and the t-test's p < 0.05 (where defined), using the
@@ -31,7 +39,7 @@ import numpy as np
 
 from tune_sched.analysis.arms import Arm
 from tune_sched.analysis.ranking_table import format_value
-from tune_sched.analysis.stats import bootstrap_ci, bootstrap_diff_ci, run_diverged, seed_summary
+from tune_sched.analysis.stats import mean_ci, run_diverged, seed_summary
 from tune_sched.errors import UsageError
 
 __all__ = ["MIN_SEEDS", "Comparison", "Outcome", "arm_statistics", "compare_arms", "probability_of_improvement"]
@@ -47,7 +55,8 @@ class Comparison:
 
     ``tests`` keys: ``n_a``, ``n_b`` (seeds), ``prob_b_better``, ``mann_whitney_u`` (B's U), ``mann_whitney_p``,
     ``welch_t``, ``welch_p``, ``diff_mean`` (B - A), ``diff_lo``, ``diff_hi``, ``paired_n``, ``paired_b_wins``,
-    ``paired_diff_mean``, ``paired_lo``, ``paired_hi``, ``paired_t``, ``paired_p``, ``confidence``; NaN where
+    ``paired_diff_mean``, ``paired_lo``, ``paired_hi``, ``paired_t``, ``paired_p``, ``confidence``, ``rel_diff``,
+    ``rel_lo``, ``rel_hi``, ``effect_size``, ``effect_lo``, ``effect_hi`` (of the basis the outcome uses); NaN where
     undefined (fewer than two seeds that did not diverge in an arm, different seeds, or no spread at all).
     """
 
@@ -146,9 +155,66 @@ def _tests(a: Arm, b: Arm, *, n_boot: int, confidence: float, seed: int) -> dict
     out["welch_t"], out["welch_p"] = _t_test(sps.ttest_ind, ok_b, ok_a, equal_var=False) \
         if ok_a.size >= 2 and ok_b.size >= 2 else (math.nan, math.nan)
     out["diff_mean"] = float(ok_b.mean() - ok_a.mean()) if ok_a.size and ok_b.size else math.nan
-    out["diff_lo"], out["diff_hi"] = bootstrap_diff_ci(ok_a, ok_b, n_boot=n_boot, confidence=confidence, seed=seed)
+    out["diff_lo"], out["diff_hi"] = _welch_ci(ok_a, ok_b, confidence)
     out.update(_paired(a, b, n_boot=n_boot, confidence=confidence, seed=seed))
+    out.update(_effect_sizes(ok_a, ok_b, out, confidence))
     return out
+
+
+def _welch_ci(ok_a: np.ndarray, ok_b: np.ndarray, confidence: float) -> tuple[float, float]:
+    """Welch's interval of ``mean(B) - mean(A)`` (what Welch's t-test inverts); NaN below two seeds an arm."""
+    from scipy import stats as sps
+
+    if ok_a.size < 2 or ok_b.size < 2:
+        return math.nan, math.nan
+    if ok_a.std() == 0 and ok_b.std() == 0:
+        d = float(ok_b.mean() - ok_a.mean())
+        return d, d
+    ci = sps.ttest_ind(ok_b, ok_a, equal_var=False).confidence_interval(confidence)
+    return float(ci.low), float(ci.high)
+
+
+def _effect_sizes(ok_a: np.ndarray, ok_b: np.ndarray, tests: dict[str, float], confidence: float) -> dict[str, float]:
+    """Relative and standardised size of ``B - A`` on the basis the outcome uses (paired when >= 2 pairs)."""
+    paired = tests["paired_n"] >= 2
+    diff, lo, hi = ((tests["paired_diff_mean"], tests["paired_lo"], tests["paired_hi"]) if paired
+                    else (tests["diff_mean"], tests["diff_lo"], tests["diff_hi"]))
+    level = abs(float(ok_a.mean())) if ok_a.size else math.nan
+    rel = [v / level if math.isfinite(v) and level > 0 else math.nan for v in (diff, lo, hi)]
+    if paired:
+        t, df, scale = tests["paired_t"], tests["paired_n"] - 1, math.sqrt(tests["paired_n"])
+    elif ok_a.size >= 2 and ok_b.size >= 2:
+        na, nb = ok_a.size, ok_b.size
+        pooled = math.sqrt(((na - 1) * ok_a.var(ddof=1) + (nb - 1) * ok_b.var(ddof=1)) / (na + nb - 2))
+        scale = math.sqrt(na * nb / (na + nb))
+        t = (ok_b.mean() - ok_a.mean()) / pooled * scale if pooled > 0 else math.nan
+        df = na + nb - 2
+    else:
+        t, df, scale = math.nan, math.nan, math.nan
+    d_lo, d_hi = _noncentral_t_ci(t, df, confidence)
+    return {"rel_diff": rel[0], "rel_lo": rel[1], "rel_hi": rel[2], "effect_size": t / scale,
+            "effect_lo": d_lo / scale, "effect_hi": d_hi / scale}
+
+
+def _noncentral_t_ci(t: float, df: float, confidence: float) -> tuple[float, float]:
+    """The interval of the noncentrality parameter of an observed t (exact for normal data); NaN for NaN t."""
+    from scipy import optimize
+    from scipy import stats as sps
+
+    if not (math.isfinite(t) and math.isfinite(df) and df >= 1):
+        return math.nan, math.nan
+    tail = (1.0 - confidence) / 2.0
+
+    def solve(target: float) -> float:
+        f = lambda ncp: float(sps.nct.cdf(t, df, ncp)) - target  # noqa: E731 - decreasing in ncp
+        step = 1.0
+        while not (f(t - step) > 0 > f(t + step)):  # widen the bracket around t until it holds the root
+            step *= 2.0
+            if step > 1e6:
+                return math.nan
+        return float(optimize.brentq(f, t - step, t + step, xtol=1e-10))
+
+    return solve(1.0 - tail), solve(tail)
 
 
 def _paired(a: Arm, b: Arm, *, n_boot: int, confidence: float, seed: int) -> dict[str, float]:
@@ -173,7 +239,7 @@ def _paired(a: Arm, b: Arm, *, n_boot: int, confidence: float, seed: int) -> dic
     better = d < 0 if a.mode == "min" else d > 0
     out["paired_b_wins"] = float(better.sum())
     out["paired_diff_mean"] = float(d.mean())
-    out["paired_lo"], out["paired_hi"] = bootstrap_ci(d, "mean", n_boot=n_boot, confidence=confidence, seed=seed)
+    out["paired_lo"], out["paired_hi"] = mean_ci(d, confidence=confidence)
     if d.size >= 2:
         out["paired_t"], out["paired_p"] = _t_test(sps.ttest_1samp, d, 0.0)
     return out
@@ -240,7 +306,7 @@ def _verdict(a: Arm, b: Arm, stats: dict[str, dict[str, float]], tests: dict[str
             why = "its interval spans 0" if lo <= 0 <= hi else "the t-test is not significant"
             sentences = [f"**No clear difference** between {names[0]} and {names[1]}: {means}; {evidence}, and "
                          f"{why}." + (f" {few}" if too_few else "")]
-        sentences.append(poi)
+        sentences += [_size_sentence(a, tests, basis), poi, _agreement_sentence(tests, basis, n_a, n_b)]
     elif basis == "divergence":
         winner = names[1] if outcome == "b_better" else names[0]
         sentences = [f"**{winner} is better**: the other arm diverged on every seed, so the metric cannot be "
@@ -253,16 +319,62 @@ def _verdict(a: Arm, b: Arm, stats: dict[str, dict[str, float]], tests: dict[str
     return " ".join(s for s in sentences if s)
 
 
+def _size_sentence(a: Arm, tests: dict[str, float], basis: str) -> str:
+    """Which arm looks better on these seeds and by how much, relative and standardised, with intervals."""
+    diff = tests["paired_diff_mean"] if basis == "paired" else tests["diff_mean"]
+    if not math.isfinite(diff) or diff == 0:
+        return ""
+    b_ahead = (diff < 0) == (a.mode == "min")
+    conf = f"{tests['confidence']:.0%}"
+    rel = (f"{_pct(tests['rel_diff'])} of A's mean ({conf} CI {_pct(tests['rel_lo'])} to {_pct(tests['rel_hi'])})"
+           if math.isfinite(tests["rel_diff"]) else "")
+    kind = "d_z, the mean paired difference over its std" if basis == "paired" else "Cohen's d, pooled std"
+    std = (f"{_n(tests['effect_size'])} standard deviations ({kind}; {conf} CI {_n(tests['effect_lo'])} to "
+           f"{_n(tests['effect_hi'])})" if math.isfinite(tests["effect_size"]) else "")
+    size = " and ".join(x for x in (rel, std) if x)
+    return (f"On these seeds {'B' if b_ahead else 'A'} is ahead: B - A is {_n(diff)}"
+            + (f", {size}." if size else "."))
+
+
+def _agreement_sentence(tests: dict[str, float], basis: str, n_a: int, n_b: int) -> str:
+    """One sentence on why the tests agree or disagree."""
+    alpha = 1.0 - tests["confidence"]
+    sig = {name: math.isfinite(p) and p < alpha for name, p in (
+        ("paired", tests["paired_p"]), ("unpaired", tests["welch_p"]), ("ranks", tests["mann_whitney_p"]))}
+    main = sig[basis]
+    if basis == "paired" and sig["paired"] != sig["unpaired"]:
+        if sig["paired"]:
+            return ("The paired test finds a difference the unpaired one does not: the seeds differ from each other "
+                    "more than the arms do, and running both arms on the same seeds cancels that.")
+        return ("The unpaired test finds a difference the paired one does not: the per-seed differences B - A "
+                "vary a lot from seed to seed, so seed by seed the arms are not consistently apart.")
+    if main and not sig["ranks"]:
+        floor = 2.0 / math.comb(n_a + n_b, n_a)
+        if floor >= alpha:
+            return (f"The rank test (Mann-Whitney) cannot reach p < {alpha:g} with {n_a} and {n_b} seeds (its "
+                    f"smallest p is {_n(floor)}), so it cannot confirm the t-test yet.")
+        return ("The rank test (Mann-Whitney) is less sure than the t-test: it sees only the order of the seeds, "
+                "and some seeds of the two arms interleave.")
+    if sig["ranks"] and not main:
+        return ("The rank test (Mann-Whitney) finds a difference the t-test does not: the seeds of one arm are "
+                "consistently ahead, but their spread (or one outlying seed) widens the t interval.")
+    return "The t-test and the rank test agree." if main else "Neither the t-test nor the rank test finds a difference."
+
+
+def _pct(value: float) -> str:
+    return f"{100 * value:+.3g}%" if math.isfinite(value) else "-"
+
+
 def _evidence_text(tests: dict[str, float], basis: str) -> str:
     conf = f"{tests['confidence']:.0%}"
     if basis == "paired":
         n, wins = int(tests["paired_n"]), int(tests["paired_b_wins"])
         p = f"; paired t-test p = {_n(tests['paired_p'])}" if math.isfinite(tests["paired_p"]) else ""
         return (f"seed by seed (both arms ran the same seeds) B was better on {wins} of {n}, and B - A averaged "
-                f"{_n(tests['paired_diff_mean'])} ({conf} bootstrap CI {_n(tests['paired_lo'])} to "
+                f"{_n(tests['paired_diff_mean'])} ({conf} t interval {_n(tests['paired_lo'])} to "
                 f"{_n(tests['paired_hi'])}{p})")
     p = f"; Welch's t-test p = {_n(tests['welch_p'])}" if math.isfinite(tests["welch_p"]) else ""
-    return f"{conf} bootstrap CI of the difference {_n(tests['diff_lo'])} to {_n(tests['diff_hi'])}{p}"
+    return f"{conf} Welch interval of the difference {_n(tests['diff_lo'])} to {_n(tests['diff_hi'])}{p}"
 
 
 def _divergence_sentence(a: Arm, b: Arm, sa: dict[str, float], sb: dict[str, float]) -> str:

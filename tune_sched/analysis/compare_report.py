@@ -32,6 +32,8 @@ _TEST_ROWS = (
     ("Mann-Whitney U (B)", "mann_whitney_u"), ("Mann-Whitney p", "mann_whitney_p"),
     ("paired seeds", "paired_n"), ("seeds B won", "paired_b_wins"), ("paired mean B - A", "paired_diff_mean"),
     ("paired CI low", "paired_lo"), ("paired CI high", "paired_hi"), ("paired t-test p", "paired_p"),
+    ("B - A relative to A's mean", "rel_diff"), ("relative: CI low", "rel_lo"), ("relative: CI high", "rel_hi"),
+    ("standardised effect (d)", "effect_size"), ("d: CI low", "effect_lo"), ("d: CI high", "effect_hi"),
 )
 
 
