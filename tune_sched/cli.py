@@ -42,7 +42,7 @@ def _seeds(text: str) -> list[int]:
 # -- verbs ------------------------------------------------------------------------------------------------------
 def cmd_run(args: argparse.Namespace) -> int:
     from tune_sched.config.run_config import load_run_config
-    from tune_sched.train.modules import check_user_code
+    from tune_sched.train.preflight import preflight
     from tune_sched.train.progress import EpochPrinter, warnings_as_notes
     from tune_sched.train.trial import run_trial
 
@@ -50,7 +50,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise UsageError("--resume and --overwrite exclude each other", path="tune-sched run",
                          fix="pass --resume to continue the run in --out, or --overwrite to replace it")
     config = load_run_config(args.config).with_overrides(seed=args.seed, max_epochs=args.max_epochs)
-    check_user_code(config)
+    preflight(config)
     out = Path(args.out) if args.out else Path("runs") / f"{Path(args.config).stem}-seed{config.seed}"
     _check_run_dir(out, resume=args.resume, overwrite=args.overwrite)
     printer = EpochPrinter(config)
@@ -115,10 +115,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
     if is_search_space(data):
         space = SearchSpace.from_dict(data)
-        if "module" in data:
-            from tune_sched.train.modules import check_user_code
+        from tune_sched.train.preflight import preflight
 
-            space.check_each(check_user_code)
+        space.check_each(preflight)
         print(f"{args.file}: a valid search space")
         print(space.summary())
     else:
@@ -128,10 +127,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
             raise UsageError(f"must be a mapping of keys to values, but got {type(data).__name__}", path=args.file,
                              fix="write a run config or a search space ('key: value' lines)")
         config = RunConfig.from_dict(data)
-        if config.module is not None:
-            from tune_sched.train.modules import check_user_code
+        from tune_sched.train.preflight import preflight
 
-            check_user_code(config)
+        preflight(config)
         sched = (config.lr_scheduler or {}).get("name", "constant LR")
         print(f"{args.file}: a valid run config ({config.task or config.module}, {config.optimizer['name']}, "
               f"{sched}, {config.trainer.max_epochs} epochs)")
@@ -226,7 +224,8 @@ COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], str]] = {
     "run": (cmd_run, "train one run config on one seed and record its metrics"),
     "search": (cmd_search, "search a space on Ray Tune: every config on every seed, ranked by a robust score"),
     "validate": (cmd_validate, "check a run config or a search space without training anything (a file naming "
-                               "your own module: imports it, and torch, to check its class and kwargs)"),
+                               "your own module imports it, and torch, to check its class and kwargs; one with "
+                               "trainer.logger imports Lightning to check the logger)"),
     "analyze": (cmd_analyze, "rank an experiment's configs by quality and stability; write report.md with plots"),
     "export": (cmd_export, "write one config of an experiment (the best by default) as a run config YAML"),
     "reproduce": (cmd_reproduce, "train a recorded run again and check every metric comes back (exit 1 if not)"),

@@ -101,10 +101,10 @@ def make_arms(
     options: dict[str, Any] = dict(seeds=list(seeds) if seeds else [0, 1, 2], max_epochs=max_epochs,
                                    num_threads=num_threads, progress=progress)
     from tune_sched.config.run_config import load_run_config
-    from tune_sched.train.modules import check_user_code
+    from tune_sched.train.preflight import preflight
 
     for path in (a, b):  # both are checked before A trains: a broken B must not cost A's training first
-        check_user_code(load_run_config(path))
+        preflight(load_run_config(path))
     with work_dir(out, prefix="tune-sched-compare-") as work:
         return (arm_from_config(a, label="A", out_dir=work / "A", **options),
                 arm_from_config(b, label="B", out_dir=work / "B", **options))

@@ -358,10 +358,10 @@ def _status_notes(record: dict[str, Any], seed: int) -> set[str]:
 
 def _load_config(path: str | Path) -> Any:
     from tune_sched.config.run_config import load_run_config
-    from tune_sched.train.modules import check_user_code
+    from tune_sched.train.preflight import preflight
 
     config = load_run_config(path)
-    check_user_code(config)
+    preflight(config)
     return config
 
 

@@ -86,6 +86,7 @@ class TrainerConfig:
     limit_train_batches: int | None = None
     check_val_every_n_epoch: int = 1
     divergence: DivergenceRule = field(default_factory=DivergenceRule)
+    logger: list[dict[str, Any]] = field(default_factory=list)  # Lightning loggers (config/loggers.py)
 
     @classmethod
     def from_dict(cls, data: Any, path: str = "trainer") -> TrainerConfig:
@@ -115,6 +116,10 @@ class TrainerConfig:
             kw["check_val_every_n_epoch"] = as_int(data["check_val_every_n_epoch"], p("check_val_every_n_epoch"), min=1)
         if data.get("divergence") is not None:
             kw["divergence"] = DivergenceRule.from_dict(data["divergence"], p("divergence"))
+        if "logger" in data:
+            from tune_sched.config.loggers import parse_loggers
+
+            kw["logger"] = parse_loggers(data["logger"], p("logger"))
         return cls(**kw)
 
 
@@ -215,6 +220,9 @@ class RunConfig:
             es = self.trainer.early_stopping
             trainer["early_stopping"] = {f.name: getattr(es, f.name) for f in fields(es)}
         trainer["divergence"] = self.trainer.divergence.to_dict()
+        trainer["logger"] = copy.deepcopy(self.trainer.logger)
+        if not trainer["logger"]:
+            del trainer["logger"]  # no logger: the config reads as it did before loggers existed
         out["trainer"] = trainer
         out["seed"] = self.seed
         out["metric"] = self.metric

@@ -287,7 +287,7 @@ class SearchSpace:
         """Run ``check`` on the load-time check configs (both ends of every range, every categorical value, every
         family), each validated first; a UsageError either raises is re-pointed at the space's key path.
 
-        The search's preflight passes :func:`tune_sched.train.modules.check_user_code` here, so a typo in a
+        The search's preflight passes :func:`tune_sched.train.preflight.preflight` here, so a typo in a
         sampled ``module_kwargs`` key is found before any trial.
         """
         nodes = list(self._tree.walk())

@@ -89,7 +89,8 @@ class ConfigRunner:
         self.spike_dirs = {s: seed_dir(root, config_id, s) for s in ctx.seeds}  # every seed's steps, for the score
         self._make_lockstep = functools.partial(
             Lockstep, run_config, pending, self.seed_dirs,
-            config_id=config_id, resume=True, num_threads=ctx.threads, save_every_s=ctx.save_every_s)
+            config_id=config_id, resume=True, num_threads=ctx.threads, save_every_s=ctx.save_every_s,
+            log_root=Path(root) / "logs", log_name=Path(ctx.experiment_dir).name)
 
     def step(self) -> dict[str, Any]:
         """Train every live seed one more epoch; Tune's result for this iteration."""

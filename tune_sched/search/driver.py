@@ -55,7 +55,7 @@ def run_search(
     elif experiment.exists():
         raise UsageError("already exists", path=str(experiment),
                          fix="pass --resume to continue it, or choose another --name")
-    _check_user_code(space)
+    _preflight_configs(space)
     _check_writable(storage)  # after the checks above, which must leave nothing behind
     if not resume:
         create_experiment(experiment, space_source=space.source, metric=space.metric, mode=space.mode,
@@ -301,14 +301,12 @@ def _check_same_space(experiment: Path, space: SearchSpace) -> None:
                          path="--space", fix=f"resume with --space {experiment / 'space.yaml'}")
 
 
-def _check_user_code(space: SearchSpace) -> None:
-    """The preflight of a space that trains the user's own module: import it (and its datamodule) and bind every
-    sampled ``module_kwargs``/``datamodule_kwargs`` before Ray starts, so a typo costs seconds, not a search."""
-    if "module" not in space.template:
-        return
-    from tune_sched.train.modules import check_user_code
+def _preflight_configs(space: SearchSpace) -> None:
+    """The preflight (:mod:`tune_sched.train.preflight`) of every check config of the space before Ray starts:
+    the user's module imports and takes every sampled kwarg, each logger is installed; a typo costs seconds."""
+    from tune_sched.train.preflight import preflight
 
-    space.check_each(check_user_code)
+    space.check_each(preflight)
 
 
 def _check_writable(storage: Path) -> None:

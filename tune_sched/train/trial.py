@@ -93,6 +93,8 @@ def run_trial(
     num_threads: int | None = None,
     progress_bar: bool = False,
     save_every_s: float = 0.0,
+    log_root: str | Path | None = None,
+    log_name: str | None = None,
 ) -> TrialResult:
     """Train ``config`` on ``seed`` (default: the config's own) and record it under ``out_dir``.
 
@@ -138,7 +140,7 @@ def run_trial(
         trainer, module, datamodule, recorder, hook_cb, judge = _setup(config, out, result, clock, config_id=config_id,
                                                                  epoch_hook=epoch_hook, checkpoint=checkpoint,
                                                                  num_threads=num_threads, progress_bar=progress_bar,
-                                                                 save_every_s=save_every_s)
+                                                                 save_every_s=save_every_s, logs=(log_root, log_name))
         _fit(trainer, module, datamodule, ckpt)
         if hook_cb is not None and hook_cb.stopped_by_hook:
             result.status, result.reason = "pruned", "stopped by the search's pruner"
@@ -275,7 +277,8 @@ def _quiet_lightning() -> None:
 
 def _setup(config: RunConfig, out: Path | None, result: TrialResult, clock: Any, *, config_id: str,
            epoch_hook: Callable[[int, dict[str, float]], bool] | None, checkpoint: bool,
-           num_threads: int | None, progress_bar: bool, save_every_s: float) -> tuple[Any, ...]:
+           num_threads: int | None, progress_bar: bool, save_every_s: float,
+           logs: tuple[str | Path | None, str | None] = (None, None)) -> tuple[Any, ...]:
     import pytorch_lightning as pl
     import torch
     from pytorch_lightning.callbacks import EarlyStopping
@@ -352,13 +355,26 @@ def _setup(config: RunConfig, out: Path | None, result: TrialResult, clock: Any,
         check_val_every_n_epoch=config.trainer.check_val_every_n_epoch,
         num_sanity_val_steps=sanity_steps if needs_sanity else 0,
         callbacks=callbacks,
-        logger=False,
+        logger=_loggers(config, out, config_id=config_id, log_root=logs[0], log_name=logs[1]) or False,
         enable_checkpointing=bool(checkpoint and out is not None),
         enable_progress_bar=progress_bar,
         enable_model_summary=False,
         default_root_dir=str(out) if out is not None else None,
     )
     return trainer, module, datamodule, recorder, hook_cb, judge
+
+
+def _loggers(config: RunConfig, out: Path | None, *, config_id: str, log_root: str | Path | None,
+             log_name: str | None) -> list[Any]:
+    """``trainer.logger``'s Lightning loggers: under ``log_root`` (default ``<out>/logs``), named ``log_name`` (the
+    experiment; default the run directory's name), version ``<config id>-seed<N>``."""
+    if not config.trainer.logger:
+        return []
+    from tune_sched.train.loggers import build_loggers
+
+    root = Path(log_root) if log_root is not None else (out / "logs" if out is not None else Path("lightning_logs"))
+    name = log_name or (out.name if out is not None else "run")
+    return build_loggers(config.trainer.logger, save_dir=root, name=name, version=f"{config_id}-seed{config.seed}")
 
 
 def _is_val(metric: str) -> bool:
