@@ -95,3 +95,14 @@ def test_intervals_of_one_value_and_of_equal_values():
     assert all(math.isnan(v) for v in (*mean_ci([1.0]), *iqm_ci([1.0, math.nan])))
     assert iqm_ci([2.0, 2.0, 2.0, 2.0, 2.0]) == (2.0, 2.0)
     assert mean_ci([2.0, 2.0]) == (2.0, 2.0)
+
+
+@pytest.mark.parametrize("df", [1, 2, 3, 4, 5, 9, 10, 29, 30, 200])
+@pytest.mark.parametrize("confidence", [0.5, 0.9, 0.95, 0.99])
+def test_the_t_critical_value_is_scipys(df, confidence):
+    """``analyze`` computes Student's t quantile without importing scipy; it agrees with scipy to 1e-9."""
+    from scipy.stats import t
+
+    from tune_sched.analysis.stats import _t_quantile
+
+    assert _t_quantile(confidence, df) == pytest.approx(t.ppf(0.5 + confidence / 2, df), rel=1e-9)

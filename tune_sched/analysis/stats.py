@@ -345,9 +345,37 @@ def _unwrap(values: Any, low: np.ndarray, high: np.ndarray) -> tuple[Any, Any]:
 
 
 def _t_quantile(confidence: float, df: int) -> float:
-    from scipy.stats import t
+    """The two-sided Student-t critical value: ``t`` with ``P(|T| <= t) = confidence`` for ``df`` degrees of freedom
+    (scipy's ``t.ppf(0.5 + confidence / 2, df)``), by bisection on the closed form of that probability for an
+    integer ``df`` (Abramowitz & Stegun 26.7.3-4), so ``analyze`` does not import scipy (about 1-2 s)."""
+    if not 0.0 < confidence < 1.0 or df < 1:
+        return math.nan
+    low, high = 0.0, 1.0
+    while _t_central(high, int(df)) < confidence:
+        high *= 2.0
+    for _ in range(200):
+        mid = 0.5 * (low + high)
+        low, high = (mid, high) if _t_central(mid, int(df)) < confidence else (low, mid)
+        if high - low <= 1e-12 * high:
+            break
+    return 0.5 * (low + high)
 
-    return float(t.ppf(0.5 + confidence / 2.0, df))
+
+def _t_central(t: float, df: int) -> float:
+    """``P(|T| <= t)`` for Student's t with an integer ``df`` >= 1 (finite sums in ``cos(theta)``)."""
+    theta = math.atan(t / math.sqrt(df))
+    c2, term = math.cos(theta) ** 2, 1.0
+    if df % 2:  # odd: (2/pi) (theta + sin cos (1 + 2/3 cos^2 + 2*4/(3*5) cos^4 + ...)), the sum empty for df 1
+        total = 1.0 if df > 1 else 0.0
+        for k in range(1, (df - 3) // 2 + 1):
+            term *= c2 * (2 * k) / (2 * k + 1)
+            total += term
+        return 2.0 / math.pi * (theta + math.sin(theta) * math.cos(theta) * total)
+    total = 1.0  # even: sin (1 + 1/2 cos^2 + 1*3/(2*4) cos^4 + ...)
+    for k in range(1, (df - 2) // 2 + 1):
+        term *= c2 * (2 * k - 1) / (2 * k)
+        total += term
+    return math.sin(theta) * total
 
 
 def _iqm_rows(sorted_rows: np.ndarray) -> np.ndarray:
