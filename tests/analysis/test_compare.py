@@ -132,9 +132,10 @@ def test_mixed_or_wrong_sources_are_errors(experiment, tmp_path):
 
 @pytest.mark.slow
 def test_two_run_configs_trained_on_the_same_seeds(tmp_path):
-    """lr 1e-6 (A) against 1e-3 (B) on tiny, 3 seeds, 2 epochs; then A against itself."""
+    """lr 1e-4 (A, learning slowly) against 1e-3 (B) on tiny, 3 seeds, 2 epochs; then A against itself. (At lr 1e-6
+    A would not learn at all: its runs count as diverged, "never learned", and leave nothing to compare.)"""
     low, high = tmp_path / "low.yaml", tmp_path / "high.yaml"
-    low.write_text("task: tiny\noptimizer: {name: Adam, lr: 1.0e-6}\ntrainer: {max_epochs: 5}\n")
+    low.write_text("task: tiny\noptimizer: {name: Adam, lr: 1.0e-4}\ntrainer: {max_epochs: 5}\n")
     high.write_text("task: tiny\noptimizer: {name: Adam, lr: 1.0e-3}\ntrainer: {max_epochs: 5}\n")
     a, b = make_arms(low, high, max_epochs=2, out=tmp_path / "runs", num_threads=1)
     assert a.runs["seed"].tolist() == [0, 1, 2] and (tmp_path / "runs" / "B" / "seed=2" / "result.json").is_file()
