@@ -1,7 +1,7 @@
 """The report's figures (PNG, matplotlib's Agg canvas: no display, no global pyplot state).
 
-- ``plot_seed_curves``: one config's training loss per step for every seed, spike episodes shaded and their peaks
-  marked, diverged seeds marked where they ended; beside it the validation metric per epoch.
+- ``plot_seed_curves``: one config's training loss per step for every seed, spike episodes shaded in the seed's
+  colour and their peaks marked, diverged seeds marked where they ended; beside it the validation metric per epoch.
 - ``plot_schedules``: the LR each config trained with, per step; beside it the loss weights per epoch, only when
   some config's weights changed.
 - ``plot_quality_stability``: every config's IQM against its spike-count variance, the Pareto front joined, the
@@ -77,7 +77,7 @@ def _draw_seed_losses(ax: Any, steps: pd.DataFrame, episodes: pd.DataFrame, *, t
             ax.annotate("diverged", (x[last], y[last]), textcoords="offset points", xytext=(4, 4), fontsize=8)
         for _, ep in episodes[episodes["seed"] == seed].iterrows():
             start, end = int(ep["start"]), min(int(ep["end"]), len(x) - 1)
-            ax.axvspan(x[start], x[end], color=_SPIKE, alpha=0.15, lw=0)
+            ax.axvspan(x[start], x[end], color=_color(i), alpha=0.15, lw=0)
             ax.plot(x[int(ep["peak"])], ep["peak_value"], marker="v", ms=7, color=_SPIKE, zorder=4)
     log = _log_if_positive(ax, steps["train_loss"])
     ax.set_xlabel("optimizer step")
@@ -85,7 +85,7 @@ def _draw_seed_losses(ax: Any, steps: pd.DataFrame, episodes: pd.DataFrame, *, t
     ax.set_title(title)
     if len(episodes):
         ax.plot([], [], marker="v", ls="", color=_SPIKE, label="spike peak")
-        ax.fill_between([], [], color=_SPIKE, alpha=0.15, lw=0, label="spike episode")
+        ax.fill_between([], [], color="gray", alpha=0.3, lw=0, label="spike episode (seed's colour)")
     _legend(ax)
 
 
