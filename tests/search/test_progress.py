@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +19,7 @@ class Trial:
     trial_id: str
     config: dict[str, Any] = field(default_factory=dict)
     last_result: dict[str, Any] = field(default_factory=dict)
+    num_failures: int = 0
 
     @property
     def path(self) -> str:
@@ -56,7 +58,7 @@ def run_hooks(progress: SearchProgress) -> None:
     progress.on_trial_complete(0, [], Trial("b", config, {"score": 1e30, **FINISHED, "seeds_completed": 0.0,
                                                           "seeds_diverged": 2.0}))
     progress.on_trial_start(0, [], Trial("c", config))
-    progress.on_trial_error(0, [], Trial("c", config))
+    progress.on_trial_error(0, [], Trial("c", config, num_failures=2))
 
 
 @pytest.fixture(params=[5.0, 1e6], ids=["booted-5-s-ago", "up-11-days"])
@@ -134,7 +136,33 @@ def test_counts_and_best_continue_after_a_resume():
     second.set_state(first.get_state())
     assert second.counts == first.counts
     assert second.best == first.best
+    assert second.failures == first.failures == {"c": 2}
     assert second.elapsed_s >= first.get_state()["elapsed_s"]
+
+
+def test_a_pickled_printer_comes_back_as_the_live_one():
+    """Tune saves the callbacks with the Tuner and a restored Tuner unpickles them: while the search's printer is
+    live, that copy is the printer itself, printing to its stream; otherwise a copy that prints to stdout."""
+    import pickle
+
+    stream = io.StringIO()
+    saved = SearchProgress(total=3, mode="max", stream=stream, key="exp")
+    run_hooks(saved)
+    blob = pickle.dumps(saved)
+    assert b"StringIO" not in blob  # the stream is never pickled
+
+    copy = pickle.loads(blob)
+    assert copy is not saved and copy.counts == saved.counts and copy.stream is sys.stdout
+
+    printer = SearchProgress(total=3, mode="max", stream=io.StringIO(), key="exp")
+    with printer.live():
+        assert pickle.loads(blob) is printer
+    assert pickle.loads(blob) is not printer  # live only while open
+    renamed = SearchProgress(total=3, mode="max", stream=io.StringIO(), key="exp-moved")
+    with renamed.live():  # the experiment's folder was renamed: the one live printer still gets it
+        assert pickle.loads(blob) is renamed
+        with printer.live():  # two live searches: only the key decides
+            assert pickle.loads(blob) is printer
 
 
 def test_grid_points_are_named_by_what_varies():

@@ -1,10 +1,12 @@
-"""reconcile: before a resume, the experiment's trial folders are made to agree with Tune's last saved state."""
+"""reconcile: before a resume, the experiment's trial folders are made to agree with Tune's last saved state
+(states saved by real Tune runs)."""
 
 from __future__ import annotations
 
 import json
 import math
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,11 +16,34 @@ from tune_sched.results.tables import rows_to_table
 from tune_sched.search.reconcile import reconcile, record_errored, record_stopped, saved_trials
 
 
-def save_state(tune_dir: Path, trials: dict[str, str], stamp: str = "2026-01-01_00-00-00") -> None:
-    """Tune's experiment state file: ``trial_data`` holds (trial JSON, runtime JSON) pairs."""
-    tune_dir.mkdir(parents=True, exist_ok=True)
-    data = [[json.dumps({"trial_id": t, "status": s}), "{}"] for t, s in trials.items()]
-    (tune_dir / f"experiment_state-{stamp}.json").write_text(json.dumps({"trial_data": data}))
+def trainable() -> Any:
+    """A Tune trainable: the config ``broken`` raises while the file ``config["flag"]`` exists. (Defined in a
+    function, so that it is pickled by value: the workers cannot import this test module.)"""
+
+    def report_once(config: dict) -> None:
+        from ray import tune
+
+        if config["kind"] == "broken" and Path(config["flag"]).exists():
+            raise RuntimeError("a broken config")
+        tune.report({"loss": 1.0})
+
+    return report_once
+
+
+def tune_run(storage: Path, *, flag: Path, restore: bool = False) -> dict[str, str]:
+    """Run a Tune experiment at ``storage/tune`` (configs ``ok`` and ``broken``; ``restore``: resume it and rerun
+    the errored one); ``{kind: trial id}``."""
+    from ray import tune
+
+    from tune_sched.search.driver import trial_dirname
+
+    if restore:
+        tuner = tune.Tuner.restore(str(storage / "tune"), trainable=trainable(), resume_errored=True)
+    else:
+        tuner = tune.Tuner(trainable(), param_space={"kind": tune.grid_search(["ok", "broken"]), "flag": str(flag)},
+                           tune_config=tune.TuneConfig(trial_dirname_creator=trial_dirname),
+                           run_config=tune.RunConfig(name="tune", storage_path=str(storage), verbose=0))
+    return {result.config["kind"]: Path(result.path).name for result in tuner.fit()}
 
 
 def seed_folder(experiment: Path, config_id: str, seed: int, *, losses: list[float], finished: bool) -> Path:
@@ -36,34 +61,44 @@ def seed_folder(experiment: Path, config_id: str, seed: int, *, losses: list[flo
     return folder
 
 
-def test_newest_saved_state_wins(tmp_path):
-    assert saved_trials(tmp_path) is None
-    save_state(tmp_path, {"a": "RUNNING"}, "2026-01-01_00-00-00")
-    save_state(tmp_path, {"a": "TERMINATED", "b": "RUNNING"}, "2026-01-02_00-00-00")
-    assert saved_trials(tmp_path) == {"a": "TERMINATED", "b": "RUNNING"}
+@pytest.mark.slow
+def test_newest_saved_state_wins(tmp_path, ray_cluster):
+    assert saved_trials(tmp_path / "missing") is None
+    assert saved_trials(tmp_path) is None  # a folder without Tune's state (killed before its first save)
+    flag = tmp_path / "broken"
+    flag.touch()
+    ids = tune_run(tmp_path, flag=flag)
+    assert saved_trials(tmp_path / "tune") == {ids["ok"]: "TERMINATED", ids["broken"]: "ERROR"}
+    flag.unlink()
+    assert tune_run(tmp_path, flag=flag, restore=True) == ids
+    assert saved_trials(tmp_path / "tune") == {ids["ok"]: "TERMINATED", ids["broken"]: "TERMINATED"}
 
 
-def test_reconcile(tmp_path):
+@pytest.mark.slow
+def test_reconcile(tmp_path, ray_cluster):
     exp = tmp_path / "exp"
-    seed_folder(exp, "running", 0, losses=[3.0], finished=False)
+    flag = tmp_path / "broken"
+    flag.touch()
+    ids = tune_run(exp, flag=flag)  # Tune resumes the errored config ('running') and not the finished one
+    running, stopped_id = ids["broken"], ids["ok"]
+    seed_folder(exp, running, 0, losses=[3.0], finished=False)
     seed_folder(exp, "unknown", 0, losses=[2.0], finished=True)
-    seed_folder(exp, "stopped", 0, losses=[5.0, 4.0], finished=True)
-    stopped = seed_folder(exp, "stopped", 1, losses=[3.0, 1.0, math.nan], finished=False)
+    seed_folder(exp, stopped_id, 0, losses=[5.0, 4.0], finished=True)
+    stopped = seed_folder(exp, stopped_id, 1, losses=[3.0, 1.0, math.nan], finished=False)
     (stopped / ".steps.parquet.abc.tmp").write_bytes(b"half a table")
-    save_state(exp / "tune", {"running": "RUNNING", "stopped": "TERMINATED"})
 
     done = reconcile(exp, exp / "tune", [0, 1])
-    assert done.discarded == ("unknown",) and done.pruned == (("stopped", 1),) and done.removed_tmp == 1
-    assert sorted(p.name for p in (exp / "trials").iterdir()) == ["running", "stopped"]
+    assert done.discarded == ("unknown",) and done.pruned == ((stopped_id, 1),) and done.removed_tmp == 1
+    assert sorted(p.name for p in (exp / "trials").iterdir()) == sorted([running, stopped_id])
     assert (exp / "discarded" / "unknown" / "seed=0" / "result.json").exists()
-    assert not (exp / "trials" / "running" / "seed=0" / "result.json").exists()  # Tune resumes it
+    assert not (exp / "trials" / running / "seed=0" / "result.json").exists()  # Tune resumes it
     assert not list(exp.rglob("*.tmp"))
     result = json.loads((stopped / "result.json").read_text())
     assert (result["status"], result["reason"]) == ("pruned", "stopped by the search's pruner")
     assert (result["best_metric"], result["best_epoch"], result["epochs_run"], result["steps_run"]) == (1.0, 1, 3, 12)
     assert math.isnan(result["final_metric"]) and math.isnan(result["wall_time_s"])
     lines = done.describe(exp)
-    assert len(lines) == 3 and "set aside" in lines[0] and "unknown" in lines[0] and "stopped" in lines[1]
+    assert len(lines) == 3 and "set aside" in lines[0] and "unknown" in lines[0] and stopped_id in lines[1]
 
     again = reconcile(exp, exp / "tune", [0, 1])  # nothing left to do
     assert (again.discarded, again.pruned, again.removed_tmp, again.describe(exp)) == ((), (), 0, [])

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import datetime
 import os
-import shlex
 import sys
 from pathlib import Path
 from typing import Any, TextIO
@@ -41,7 +40,6 @@ def run_search(
     if "/" in name or name in (".", ".."):
         raise UsageError(f"must be a plain directory name, but got {name!r}", path="--name", fix="e.g. --name plateau")
     remote = _remote_experiment(storage, name)  # a URI: the driver works on a local mirror of it
-    given_storage = storage
     storage = remote.mirror.parent if remote else Path(storage or "experiments").expanduser().resolve()
     experiment = storage / name
     if resume:
@@ -69,7 +67,7 @@ def run_search(
 
     total = None if space.settings.algorithm == "grid" else space.settings.num_samples
     print(f"search: {space.num_configs if total is None else total} configs x {len(space.seeds)} seeds "
-          f"-> {remote.uri if remote else experiment}", file=stream, flush=True)
+          f"-> {experiment}", file=stream, flush=True)
     with contextlib.ExitStack() as stack:
         # The fork server imports torch and Lightning once for the workers on this machine. A private cluster's
         # starts before Ray, so that its imports overlap Ray's start; an existing cluster's, if it has a node here.
@@ -84,12 +82,7 @@ def run_search(
             _preflight(address, space, experiment, remote, created=not resume)
         if not private and _driver_node_in_cluster():
             fork = _start_forkserver(stack, space, experiment)
-        try:
-            progress = _fit(space, experiment, resume=resume, stream=stream, forkserver=fork, remote=remote)
-        except KeyboardInterrupt:
-            if remote is None:
-                raise
-            raise _interrupted(experiment, str(given_storage)) from None  # resume from the URI, not the mirror
+        progress = _fit(space, experiment, resume=resume, stream=stream, forkserver=fork, remote=remote)
     _finish(experiment, space, progress, stream=stream, remote=remote)
     return experiment
 
@@ -138,7 +131,7 @@ def _fit(space: SearchSpace, experiment: Path, *, resume: bool, stream: TextIO,
                         **space.judging())
     trainable = tune.with_resources(tune.with_parameters(ConfigTrainable, ctx=ctx), {"cpu": res.cpu, "gpu": res.gpu})
     total = len(grid) if grid is not None else space.settings.num_samples
-    progress = SearchProgress(total=total, mode=space.mode, stream=stream,
+    progress = SearchProgress(total=total, mode=space.mode, stream=stream, key=experiment.name,
                               grid_labels=grid_labels(grid) if grid is not None else None)
     tune_path = experiment / TUNE_DIR
     # Tune's own state: in the experiment, or at its URI (storage_fs) so that any machine can resume it
@@ -153,10 +146,9 @@ def _fit(space: SearchSpace, experiment: Path, *, resume: bool, stream: TextIO,
             print(line, file=stream, flush=True)
     tune_at = f"{storage_path}/{TUNE_DIR}"
     if resume and tune.Tuner.can_restore(tune_at, storage_filesystem=storage_fs):
-        tuner = tune.Tuner.restore(tune_at, trainable=trainable, resume_unfinished=True, resume_errored=True,
-                                   restart_errored=False, storage_filesystem=storage_fs)
-        # Callbacks are not part of the restored state: give the progress printer to the new controller.
-        tuner._local_tuner._run_config.callbacks = [progress]  # noqa: SLF001
+        with progress.live():  # the restored Tuner's callback, saved with it, is unpickled as this printer
+            tuner = tune.Tuner.restore(tune_at, trainable=trainable, resume_unfinished=True, resume_errored=True,
+                                       restart_errored=False, storage_filesystem=storage_fs)
     else:
         searcher, param_space = make_searcher(space)
         cpus = ray.cluster_resources().get("CPU", os.cpu_count() or 1)
@@ -181,15 +173,15 @@ def _fit(space: SearchSpace, experiment: Path, *, resume: bool, stream: TextIO,
     except KeyboardInterrupt:
         raise _interrupted(experiment) from None
     # Tune's own graceful stop (SIGUSR1; Ctrl-C raises above) returns normally: tell it from a finished search.
-    trials = grid_result._experiment_analysis.trials  # noqa: SLF001
     progress.failed_fast = _failed_fast(grid_result, first=min(FIRST, total))
-    unfinished = [t for t in trials if t.status not in ("TERMINATED", "ERROR")]
+    unfinished = len(grid_result) - grid_result.num_terminated - grid_result.num_errors
     if progress.failed_fast is None and (
-            unfinished or (space.settings.time_budget_s is None and len(trials) < total)):
+            unfinished or (space.settings.time_budget_s is None and len(grid_result) < total)):
         raise _interrupted(experiment)
-    _record_errored(experiment, [t for t in trials if t.status == "ERROR"], list(space.seeds))
+    errored = [result for result in grid_result if result.error is not None]
+    _record_errored(experiment, errored, list(space.seeds), failures=progress.failures)
     if remote:
-        remote.errored([t.trial_id for t in trials if t.status == "ERROR"])
+        remote.errored([trial_id(result) for result in errored])
     return progress
 
 
@@ -203,15 +195,21 @@ def _failed_fast(grid_result: Any, *, first: int) -> tuple[str, str] | None:
     return verdict(finished, first=len(finished)) if len(finished) >= first else None
 
 
-def _record_errored(experiment: Path, trials: list[Any], seeds: list[int]) -> None:
-    """Configs whose worker died more often than ``search.max_failures`` allows still get their rows (failed)."""
+def _record_errored(experiment: Path, results: list[Any], seeds: list[int], *, failures: dict[str, int]) -> None:
+    """Configs whose worker died more often than ``search.max_failures`` allows still get their rows (failed).
+
+    ``results`` are Tune's (``Result``) of the configs that ended in error; ``failures`` how often each one's
+    worker died (:class:`~tune_sched.search.progress.SearchProgress` counts them).
+    """
     from tune_sched.search.progress import error_file
     from tune_sched.search.reconcile import record_errored
 
-    for trial in trials:
-        reason = (f"its worker process died {trial.num_failures} time(s), more than search.max_failures allows "
-                  f"(Ray's error: {error_file(trial)})")
-        record_errored(experiment, trial.trial_id, seeds, reason=reason)
+    for result in results:
+        config_id = trial_id(result)
+        died = f"{failures[config_id]} time(s)" if config_id in failures else "more than once"
+        reason = (f"its worker process died {died}, more than search.max_failures allows "
+                  f"(Ray's error: {error_file(result)})")
+        record_errored(experiment, config_id, seeds, reason=reason)
 
 
 def trial_dirname(trial: Any) -> str:
@@ -219,13 +217,15 @@ def trial_dirname(trial: Any) -> str:
     return str(trial.trial_id)
 
 
-def _interrupted(experiment: Path, storage: str | None = None) -> KeyboardInterrupt:
-    """The interrupt a stopped search ends with: its resume command (``storage``: the URI it was given, quoted for a
-    shell; else the experiment's parent folder)."""
-    where = shlex.quote(storage) if storage else experiment.parent
+def trial_id(result: Any) -> str:
+    """The trial id of a Tune ``Result``: the name of its folder (:func:`trial_dirname`)."""
+    return Path(result.path).name
+
+
+def _interrupted(experiment: Path) -> KeyboardInterrupt:
     return KeyboardInterrupt(
         f"search interrupted; finished trials are kept. Resume with: tune-sched search --space "
-        f"{experiment / 'space.yaml'} --storage {where} --name {experiment.name} --resume"
+        f"{experiment / 'space.yaml'} --storage {experiment.parent} --name {experiment.name} --resume"
     )
 
 

@@ -6,11 +6,12 @@ config finishes, and a status line at most every ``interval_s`` seconds.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import shutil
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, TextIO
 
 from ray import tune
@@ -33,7 +34,8 @@ class SearchProgress(tune.Callback):
     """
 
     def __init__(self, *, total: int | None, mode: str, stream: TextIO | None = None,
-                 interval_s: float = 10.0, grid_labels: Sequence[str] | None = None) -> None:
+                 interval_s: float = 10.0, grid_labels: Sequence[str] | None = None, key: str = "") -> None:
+        self.key = key  # names this search's printer while it is live (see :meth:`live`)
         self.total = total
         self.grid_labels = tuple(grid_labels or ())  # how grid point i is named in the output
         self.mode = mode
@@ -45,6 +47,7 @@ class SearchProgress(tune.Callback):
         self.counts = dict.fromkeys(OUTCOMES, 0)
         self.nodes: set[str] = set()  # the IPs of the nodes whose trials reported (Tune's ``node_ip``)
         self.running: set[str] = set()
+        self.failures: dict[str, int] = {}  # trial id -> times its worker died, for the configs that errored
         self.best: tuple[float, str, str] | None = None  # (score, trial id, short config)
         self._last_status: float | None = None  # perf_counter() counts from an arbitrary point: never 0.0
         self._printed = ""  # the last status line printed (not on a terminal)
@@ -61,16 +64,33 @@ class SearchProgress(tune.Callback):
     def elapsed_s(self) -> float:
         return self.before_s + time.perf_counter() - self.start
 
-    def __getstate__(self) -> dict[str, Any]:
-        # Tune pickles callbacks with its experiment state; the stream is re-bound on resume.
-        return {**self.__dict__, "_stream": None}
+    @contextlib.contextmanager
+    def live(self) -> Iterator[SearchProgress]:
+        """While open, this printer is the one a ``Tuner.restore`` in this process gives back (same ``key``).
+
+        Tune saves a Tuner's callbacks with it and a restored Tuner uses those (``Tuner.restore`` takes none), so
+        a resumed search's events would reach a copy that prints nowhere useful. A pickled printer is a reference
+        instead: unpickled while its live printer is open, it is that printer, stream and all; Tune then gives it
+        the saved counts through :meth:`set_state`. Unpickled elsewhere, it is a copy printing to stdout.
+        """
+        _LIVE[self.key] = self
+        try:
+            yield self
+        finally:
+            if _LIVE.get(self.key) is self:
+                del _LIVE[self.key]
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _unpickle, (self.key, {**self.__dict__, "_stream": None})
 
     # -- Tune hooks ----------------------------------------------------------------------------------------
     def get_state(self) -> dict[str, Any]:
-        return {"counts": dict(self.counts), "best": self.best, "elapsed_s": self.elapsed_s}
+        return {"counts": dict(self.counts), "best": self.best, "elapsed_s": self.elapsed_s,
+                "failures": dict(self.failures)}
 
     def set_state(self, state: dict[str, Any]) -> None:
         self.counts.update(state.get("counts", {}))
+        self.failures.update(state.get("failures", {}))
         self.best = state.get("best")
         self.before_s = float(state.get("elapsed_s", 0.0))
 
@@ -103,6 +123,7 @@ class SearchProgress(tune.Callback):
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self.running.discard(trial.trial_id)
+        self.failures[trial.trial_id] = int(trial.num_failures)
         self.counts["failed"] += 1
         self._line(f"failed    {trial.trial_id}  {self._describe(trial.config)}  (its worker died; Ray's error: "
                    f"{error_file(trial)})")
@@ -152,6 +173,19 @@ class SearchProgress(tune.Callback):
         if isinstance(index, int) and 0 <= index < len(self.grid_labels):
             return self.grid_labels[index]
         return _short(config)
+
+
+_LIVE: dict[str, SearchProgress] = {}
+"""The printers of the searches this process runs, by key, while :meth:`SearchProgress.live` is open."""
+
+
+def _unpickle(key: str, state: dict[str, Any]) -> SearchProgress:
+    live = _LIVE.get(key) or (next(iter(_LIVE.values())) if len(_LIVE) == 1 else None)  # (a renamed folder)
+    if live is not None:
+        return live
+    progress = SearchProgress.__new__(SearchProgress)
+    progress.__dict__.update(state)
+    return progress
 
 
 def grid_labels(grid: Sequence[Mapping[str, Any]], limit: int = 140) -> tuple[str, ...]:

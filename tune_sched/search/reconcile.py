@@ -21,7 +21,6 @@ are removed; no table is ever half-written, since a table only appears under its
 
 from __future__ import annotations
 
-import json
 import math
 import shutil
 from dataclasses import dataclass
@@ -59,19 +58,19 @@ class Reconciled:
 
 
 def saved_trials(tune_dir: str | Path) -> dict[str, str] | None:
-    """``{trial_id: status}`` from Tune's newest saved experiment state; None when there is none.
-
-    Tune names the files ``experiment_state-<timestamp>.json`` and restores from the greatest name.
-    """
-    files = sorted(Path(tune_dir).glob("experiment_state-*.json"))
-    if not files:
+    """``{trial_id: status}`` in Tune's newest saved experiment state, the one ``Tuner.restore`` continues from
+    (read with ``tune.ExperimentAnalysis``); None when Tune saved none."""
+    if not Path(tune_dir).is_dir():
         return None
-    state = json.loads(files[-1].read_text())
-    trials = {}
-    for trial_json, _runtime in state["trial_data"]:
-        trial = json.loads(trial_json)
-        trials[trial["trial_id"]] = trial.get("status", "")
-    return trials
+    from ray import tune
+
+    try:
+        analysis = tune.ExperimentAnalysis(str(tune_dir))
+    except ValueError as err:  # the driver was killed before Tune's first save; anything else is raised
+        if "No experiment snapshot" not in str(err):
+            raise
+        return None
+    return {trial.trial_id: trial.status for trial in analysis.trials}
 
 
 def reconcile(experiment: str | Path, tune_dir: str | Path, seeds: list[int]) -> Reconciled:
