@@ -220,3 +220,39 @@ def test_results_lost_is_an_error_naming_the_nodes():
     check_saved(progress, 6, where="/x")
     with pytest.raises(ResultsLost, match=r"none of their tables arrived in /x: .*\(10\.0\.0\.7\).*--storage s3://"):
         check_saved(progress, 0, where="/x")
+
+
+@pytest.mark.slow
+def test_a_search_on_a_bucket_resumes_from_the_printed_command(tmp_path, s3_server):
+    """SIGTERM mid-search on a private local Ray with an S3 storage URI, then the printed resume command (which
+    names the URI, not the driver's local mirror): every row of every config and seed ends in the bucket."""
+    from tests.search.experiments import cli_env, finish_cli, start_cli, wait_for, write_yaml
+
+    space = write_yaml(tmp_path / "space.yaml", {
+        "task": "tiny", "task_kwargs": {"resolution": 8, "n_train": 32, "n_val": 8}, "seeds": [0, 1],
+        "search": {"algorithm": "random", "num_samples": 3, "max_concurrent": 1, "pruner": "none", "save_every_s": 0},
+        "optimizer": {"name": "Adam", "lr": {"min": 1.0e-3, "max": 1.0e-2, "log": True}},
+        "trainer": {"max_epochs": 12, "batch_size": 4}})
+    uri = f"s3://bucket/resumed?{s3_server}"
+    env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_EC2_METADATA_DISABLED": "true"}
+    log = tmp_path / "first.log"
+    proc = start_cli(["search", "--space", str(space), "--storage", uri, "--name", "r"], cwd=tmp_path, log=log, **env)
+    wait_for(lambda: "\ncompleted " in log.read_text() or proc.poll() is not None, timeout=200,
+             what="a first finished config")
+    assert proc.poll() is None, log.read_text()
+    os.kill(proc.pid, signal.SIGTERM)
+    assert finish_cli(proc, timeout=120) == 143, log.read_text()
+    output = log.read_text()
+    assert output.splitlines()[0].endswith(f"-> s3://bucket/resumed/r?{s3_server}")
+    command = output.split("Resume with: ", 1)[1].splitlines()[0]
+    assert f"--storage 's3://bucket/resumed?{s3_server}' --name r --resume" in command
+
+    resumed = subprocess.run(command, shell=True, cwd=tmp_path, env=cli_env(**env), capture_output=True, text=True,
+                             timeout=240)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    import pyarrow.fs as pafs
+
+    fs, root = pafs.FileSystem.from_uri(f"s3://bucket/resumed/r?{s3_server}")
+    trials = pq.read_table(f"{root}/trials.parquet", filesystem=fs).to_pandas()
+    assert len(trials) == 3 * 2 and set(trials["status"]) == {"completed"}, trials
+    assert pq.read_metadata(f"{root}/epochs.parquet", filesystem=fs).num_rows == 3 * 2 * 12
