@@ -3,41 +3,38 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
 from tune_sched.config.space import SearchSpace
 
-__all__ = ["SpaceSampler", "make_scheduler", "make_searcher", "max_epochs_of"]
+__all__ = ["make_scheduler", "make_searcher", "max_epochs_of"]
 
 METRIC = "score"  # the seed-aggregated robust score every trial reports (tune_sched.analysis.score.robust_score)
 
 
-class SpaceSampler:
-    """Optuna define-by-run function (picklable, so the searcher's state can be saved for resume)."""
+def make_searcher(space: SearchSpace, experiment: Path) -> tuple[Any, dict[str, Any]]:
+    """(search_alg or None, param_space) for the space's ``search.algorithm``.
 
-    def __init__(self, space: SearchSpace) -> None:
-        self.space = space
-
-    def __call__(self, trial: Any) -> dict[str, Any]:
-        return {"run_config": self.space.sample(trial)}
-
-
-def make_searcher(space: SearchSpace) -> tuple[Any, dict[str, Any]]:
-    """(search_alg or None, param_space) for the space's ``search.algorithm``."""
+    ``optuna`` and ``random`` keep their Optuna study in the experiment (:mod:`tune_sched.search.study`).
+    """
     from ray import tune
 
     settings = space.settings
     if settings.algorithm == "grid":
         return None, {"grid_index": tune.grid_search(list(range(space.grid_size())))}
     import optuna
-    from ray.tune.search.optuna import OptunaSearch
+
+    from tune_sched.search.study import STUDY_FILE, StudySearcher
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     if settings.algorithm == "random":
         sampler = optuna.samplers.RandomSampler(seed=settings.sampler_seed)
     else:
         sampler = optuna.samplers.TPESampler(seed=settings.sampler_seed)
-    return OptunaSearch(space=SpaceSampler(space), metric=METRIC, mode=space.mode, sampler=sampler), {}
+    searcher = StudySearcher(space, sampler=sampler, mode=space.mode, study_file=Path(experiment) / STUDY_FILE,
+                             study_name=Path(experiment).name)
+    return searcher, {}
 
 
 def max_epochs_of(space: SearchSpace) -> int:

@@ -121,6 +121,7 @@ def _fit(space: SearchSpace, experiment: Path, *, resume: bool, stream: TextIO,
     from tune_sched.search.algorithms import make_scheduler, make_searcher
     from tune_sched.search.fail_fast import FIRST, FailFast
     from tune_sched.search.progress import SearchProgress, grid_labels
+    from tune_sched.search.study import close_study, study_home
     from tune_sched.search.trainable import ConfigTrainable, SearchContext
 
     res = space.resources
@@ -150,7 +151,7 @@ def _fit(space: SearchSpace, experiment: Path, *, resume: bool, stream: TextIO,
             tuner = tune.Tuner.restore(tune_at, trainable=trainable, resume_unfinished=True, resume_errored=True,
                                        restart_errored=False, storage_filesystem=storage_fs)
     else:
-        searcher, param_space = make_searcher(space)
+        searcher, param_space = make_searcher(space, experiment)
         cpus = ray.cluster_resources().get("CPU", os.cpu_count() or 1)
         max_concurrent = space.settings.max_concurrent or max(1, int(cpus // max(res.cpu, 1e-9)))
         tuner = tune.Tuner(
@@ -169,7 +170,8 @@ def _fit(space: SearchSpace, experiment: Path, *, resume: bool, stream: TextIO,
             ),
         )
     try:
-        grid_result = tuner.fit()
+        with study_home(experiment):  # a restored searcher keeps its Optuna study in this experiment
+            grid_result = tuner.fit()
     except KeyboardInterrupt:
         raise _interrupted(experiment) from None
     # Tune's own graceful stop (SIGUSR1; Ctrl-C raises above) returns normally: tell it from a finished search.
@@ -178,6 +180,9 @@ def _fit(space: SearchSpace, experiment: Path, *, resume: bool, stream: TextIO,
     if progress.failed_fast is None and (
             unfinished or (space.settings.time_budget_s is None and len(grid_result) < total)):
         raise _interrupted(experiment)
+    # Tune ends the configs the time budget or a stopped search cut short without telling the searcher
+    close_study(experiment, why="the search stopped: its first configs all failed the same way"
+                if progress.failed_fast else f"search.time_budget_s ({space.settings.time_budget_s} s) ran out")
     errored = [result for result in grid_result if result.error is not None]
     _record_errored(experiment, errored, list(space.seeds), failures=progress.failures)
     if remote:

@@ -5,7 +5,7 @@ writes like a local experiment, kept equal to the URI where it matters.
   checks (does it exist, resume, same space) read it as they read a local experiment;
 - :meth:`~RemoteExperiment.created` uploads the manifest and the space; :meth:`~RemoteExperiment.reconciled`
   sends what a resume's reconciliation changed; :meth:`~RemoteExperiment.gather` downloads the seeds' files the
-  trials uploaded, gathers the three tables in the mirror and uploads them;
+  trials uploaded, gathers the three tables in the mirror and uploads them with the Optuna study;
 - Ray Tune keeps its own state at ``<uri>/tune`` (:meth:`~RemoteExperiment.tune_storage`), so a resume works from
   any machine.
 """
@@ -78,10 +78,11 @@ class RemoteExperiment:
     def gather(self) -> dict[str, Any]:
         """Download the seeds' files, gather the three tables in the mirror, upload them; the tables."""
         from tune_sched.results.experiment import TABLES, gather_experiment
+        from tune_sched.search.study import STUDY_FILE
 
         self.pull_trials()
         tables = gather_experiment(self.mirror)
-        push(self.mirror, self.remote, [f"{name}.parquet" for name in TABLES])
+        push(self.mirror, self.remote, [*(f"{name}.parquet" for name in TABLES), STUDY_FILE])  # (no study: grid)
         return tables
 
     def tune_storage(self) -> tuple[str, Any]:
