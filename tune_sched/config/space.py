@@ -144,7 +144,8 @@ class SearchSpace:
 
         from tune_sched.analysis.spike_rules import rule_settings
 
-        return {"score": asdict(self.score), "spikes": rule_settings(self.spikes)}
+        score, spikes = (self.score, self.spikes) if self.score is not None else _judging_settings({}, lazy=False)
+        return {"score": asdict(score), "spikes": rule_settings(spikes)}
 
     def sample(self, trial: Any) -> dict[str, Any]:
         """A concrete run-config dict drawn with an ``optuna.Trial`` (define-by-run; Ray's OptunaSearch calls it).
@@ -366,9 +367,12 @@ def load_search_space(path: str | Path) -> SearchSpace:
     return SearchSpace.from_dict(data)
 
 
-def _judging_settings(data: Mapping[str, Any]) -> tuple[Any, Any]:
-    """The validated ``score:`` and ``spikes:`` blocks (defaults when absent). Their types live with the maths that
-    uses them (``analysis.score``, ``analysis.spike_rules``), which imports nothing but numpy."""
+def _judging_settings(data: Mapping[str, Any], *, lazy: bool = True) -> tuple[Any, Any]:
+    """The validated ``score:`` and ``spikes:`` blocks (defaults when absent); ``(None, None)`` for a space with
+    neither, so that loading it (``validate``) does not import the analysis maths (pandas: about a second). Their
+    types live with the maths that uses them (``analysis.score``, ``analysis.spike_rules``)."""
+    if lazy and data.get("score") is None and data.get("spikes") is None:
+        return None, None
     from tune_sched.analysis.score import ScoreSettings
     from tune_sched.analysis.spike_rules import SpikeRule
 
