@@ -67,6 +67,9 @@ def test_a_scheduler_that_never_acted_is_named(plateau_experiment):
     assert "ReduceLROnPlateau never lowered the LR in 2 of 2 runs: this arm behaved as a constant LR." in sentences
     assert sentences[0].startswith("`ReduceLROnPlateau`: 0 spike episodes per run (0 of 2 runs) against ")
     assert "with a constant LR" in sentences[0]
+    # a scheduler that never acts trains exactly as its constant twin
+    assert ("matched with its twin on the same seed and otherwise the same config (2 pairs of runs), "
+            "`ReduceLROnPlateau` had fewer spike episodes in 0, more in 0 and as many in 2") in sentences[0]
 
 
 def test_lr_changed_falls_back_to_the_recorded_lr(plateau_experiment, copy_of):
@@ -108,6 +111,12 @@ def test_the_section_reads(analysis):
     assert text.startswith("| grouping | arm | configs | runs | spike rate | episodes per run | IQM val_loss |")
     assert "against" in text and "with a constant LR" in text and "configs resampled" in text
     assert "StepLR changed the LR in every one of its 3 runs." in text
+    # spiky is steady with a MultiStepLR: their runs on one seed are twins; decay differs in more than its arm
+    runs = analysis.runs.set_index(["config_id", "seed"])["spike_count"]
+    more = sum(runs["spiky", s] > runs["steady", s] for s in (0, 1, 2))
+    assert (f"(3 pairs of runs), `MultiStepLR` had fewer spike episodes in 0, more in {more} and as many in "
+            f"{3 - more}") in text and more >= 1
+    assert "`StepLR` had fewer" not in text
 
 
 def test_families_are_columns_everywhere(analysis, tmp_path):

@@ -9,8 +9,10 @@ not configs: does one family spike less than the other? ``arm_table`` answers it
 - intervals (95 %): Wilson over runs for the two rates; for episodes per run and the IQM a bootstrap that resamples
   configs (a config's seeds go together: they share its settings, so they are not independent evidence);
 - ``arm_sentences``: per grouping, one sentence comparing each arm with the reference arm (``constant`` for LR
-  schedulers, else the arm with the most runs) on episodes per run, with the bootstrap interval of the difference,
-  and one sentence per scheduler arm that never changed the LR in some of its runs.
+  schedulers, else the arm with the most runs) on episodes per run, with the bootstrap interval of the difference
+  and, when runs of the two arms share a seed and everything but that choice (a grid over both), how many of
+  these twins spiked less, more or as often; then one sentence per scheduler arm that never changed the LR in some
+  of its runs.
 
 Groupings: ``lr_scheduler`` always; ``optimizer`` and ``loss_scheduler`` when configs differ in them. Pruned runs
 count with what they reached, so an arm the pruner favoured trained longer: read the IQM with that in mind.
@@ -22,6 +24,7 @@ Example:
 
 from __future__ import annotations
 
+import json
 import math
 from typing import TYPE_CHECKING, Any
 
@@ -193,9 +196,36 @@ def _answer(analysis: ExperimentAnalysis, grouping: str, arms: pd.DataFrame, *, 
             verdict = (f"the interval includes 0, so these runs cannot tell whether {name} changes how often the "
                        "loss spikes")
         parts.append(f"{name}: {_episodes(arm)} against {_episodes(ref)} with {_arm_name(grouping, reference)}, a "
-                     f"difference of {diff:+.3g} (95% interval {lo:+.3g} to {hi:+.3g}, configs resampled): {verdict}")
+                     f"difference of {diff:+.3g} (95% interval {lo:+.3g} to {hi:+.3g}, configs resampled): {verdict}"
+                     + _paired(runs, grouping, reference, arm["arm"]))
     few = " With fewer than 5 configs per arm the intervals are rough." if arms["n_configs"].min() < 5 else ""
     return "; ".join(parts) + "." + few
+
+
+def _paired(runs: pd.DataFrame, grouping: str, reference: str, arm: str) -> str:
+    """Runs of ``arm`` matched with a run of ``reference`` on the same seed and otherwise the same config: how many
+    had fewer, more or as many spike episodes as their twin ("" when no run has a twin)."""
+    def keyed(name: str) -> pd.DataFrame:
+        mine = runs[(runs[grouping].astype(str) == name) & runs["spike_count"].notna()]
+        rest = [_without(text, grouping) for text in mine.get("config_json", pd.Series(None, index=mine.index))]
+        return pd.DataFrame({"rest": rest, "seed": mine["seed"].to_numpy(), "spikes": mine["spike_count"].to_numpy()})
+
+    pairs = keyed(arm).merge(keyed(reference), on=["rest", "seed"], suffixes=("", "_ref")).dropna(subset=["rest"])
+    if pairs.empty:
+        return ""
+    diff = pairs["spikes"] - pairs["spikes_ref"]
+    return (f"; matched with its twin on the same seed and otherwise the same config ({len(pairs)} pairs of runs), "
+            f"{_arm_name(grouping, arm)} had fewer spike episodes in {int((diff < 0).sum())}, more in "
+            f"{int((diff > 0).sum())} and as many in {int((diff == 0).sum())}")
+
+
+def _without(config_json: Any, block: str) -> str | None:
+    """The config (its JSON) without ``block``: what two runs of different arms must share to be twins."""
+    if not isinstance(config_json, str):
+        return None
+    config = json.loads(config_json)
+    config.pop(block, None)
+    return json.dumps(config, sort_keys=True)
 
 
 def _inaction(arm: pd.Series) -> str:
