@@ -23,6 +23,7 @@ from tests.search.experiments import (
     wait_for,
     write_yaml,
 )
+from tune_sched.search.study import open_study
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -56,6 +57,9 @@ def test_ctrl_c_stops_cleanly_and_resume_completes(tmp_path: Path):
     # what the interrupted search recorded is final: no config was recorded as pruned because of Ctrl-C
     kept = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in finished_seeds(experiment)}
     assert kept
+    # the Optuna study: the configs still training are unfinished trials, which the resume continues
+    before = {t.number: (t.user_attrs["config_id"], t.state.name) for t in open_study(experiment).get_trials()}
+    assert "RUNNING" in {state for _, state in before.values()}, before
     assert all(b'"status": "completed"' in data for _, data in kept.values())
 
     refused = run_cli(args, cwd=tmp_path)
@@ -70,3 +74,7 @@ def test_ctrl_c_stops_cleanly_and_resume_completes(tmp_path: Path):
     assert (trials["epochs_run"] == CLI_EPOCHS).all()
     assert {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in kept} == kept, "a finished seed was trained again"
     assert "configs done 4/4: 4 completed" in done.stdout
+    after = {t.number: (t.user_attrs["config_id"], t.state.name) for t in open_study(experiment).get_trials()}
+    assert {n: c for n, (c, _) in after.items() if n in before} == {n: c for n, (c, _) in before.items()}
+    assert sorted(c for c, _ in after.values()) == sorted(set(trials["config_id"])), "one Optuna trial per config"
+    assert {state for _, state in after.values()} == {"COMPLETE"}, after
