@@ -256,3 +256,11 @@ def test_a_search_on_a_bucket_resumes_from_the_printed_command(tmp_path, s3_serv
     trials = pq.read_table(f"{root}/trials.parquet", filesystem=fs).to_pandas()
     assert len(trials) == 3 * 2 and set(trials["status"]) == {"completed"}, trials
     assert pq.read_metadata(f"{root}/epochs.parquet", filesystem=fs).num_rows == 3 * 2 * 12
+    # the Optuna study ends in the bucket too, continued by the resume (the mirror it began in was replaced)
+    from tune_sched.search.study import STUDY_FILE, open_study
+
+    with fs.open_input_stream(f"{root}/{STUDY_FILE}") as study_file:
+        (tmp_path / STUDY_FILE).write_bytes(study_file.readall())
+    study = open_study(tmp_path).get_trials()
+    assert sorted(t.user_attrs["config_id"] for t in study) == sorted(set(trials["config_id"]))
+    assert {t.state.name for t in study} == {"COMPLETE"}

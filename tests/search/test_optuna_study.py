@@ -193,3 +193,21 @@ def test_a_config_whose_every_seed_diverged_or_failed(tmp_path, fault, state, ou
         assert trial.value == WORST
     else:
         assert trial.value is None and "injected crash" in trial.user_attrs["reason"]
+
+
+def test_ctrl_c_waits_until_the_study_is_written(tmp_path):
+    """Optuna's journal file lock breaks when a KeyboardInterrupt lands inside it: a Ctrl-C (or SIGTERM) that
+    arrives while the searcher writes the study is raised once the write is done."""
+    import os
+    import signal
+
+    from tune_sched.search.study import open_study
+
+    searcher, _ = searcher_for(tmp_path)
+    searcher.suggest("a")
+    trial = searcher._trial("a")
+    report = trial.report
+    trial.report = lambda value, step: (os.kill(os.getpid(), signal.SIGINT), report(value, step))  # mid-write
+    with pytest.raises(KeyboardInterrupt):
+        searcher.on_trial_result("a", {"score": 2.0, "training_iteration": 1})
+    assert open_study(tmp_path).get_trials()[0].intermediate_values == {1: 2.0}

@@ -26,9 +26,12 @@ continues the same study even where the file was lost (another machine resuming 
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import pickle
-from collections.abc import Iterator, Mapping
+import signal
+import threading
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +64,35 @@ def verdict(result: Mapping[str, Any] | None, *, error: bool = False) -> tuple[s
     if kind == "failed" or not _finite(score):
         return "FAIL", None, "failed"
     return "COMPLETE", float(score), kind
+
+
+def _uninterrupted(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Ctrl-C and SIGTERM wait until ``func`` has written the study: Optuna's journal file lock is not safe to
+    interrupt (a KeyboardInterrupt inside its release leaves the lock behind and raises FileNotFoundError instead).
+
+    For the call, the Python handlers of SIGINT and SIGTERM (the driver's) are replaced by one that notes the
+    signal; after it, the handler runs for the first signal noted. Blocking the signals would not do: the kernel
+    hands a process's signal to any thread that does not block it, and Python runs its handler in the main thread.
+    """
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if threading.current_thread() is not threading.main_thread():
+            return func(*args, **kwargs)  # (signal handlers run in the main thread only)
+        held: list[tuple[int, Any]] = []
+        handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+        handlers = {sig: handler for sig, handler in handlers.items() if callable(handler)}
+        for sig in handlers:
+            signal.signal(sig, lambda signum, frame: held.append((signum, frame)))
+        try:
+            return func(*args, **kwargs)
+        finally:
+            for sig, handler in handlers.items():
+                signal.signal(sig, handler)
+            for signum, frame in held[:1]:
+                handlers[signum](signum, frame)
+
+    return wrapper
 
 
 class StudySearcher(Searcher):
@@ -113,6 +145,7 @@ class StudySearcher(Searcher):
         return self._study
 
     # -- Tune's Searcher interface -----------------------------------------------------------------------------
+    @_uninterrupted
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
         trial = self.study.ask()
         trial.set_user_attr("config_id", trial_id)
@@ -122,9 +155,11 @@ class StudySearcher(Searcher):
         # Optuna's flat names beside the config, as Ray's OptunaSearch gave them (the progress lines show them)
         return {**trial.params, "run_config": run_config}
 
+    @_uninterrupted
     def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
         self._report(trial_id, result)
 
+    @_uninterrupted
     def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
         if trial_id not in self.numbers or trial_id in self.told:
             return
@@ -143,6 +178,7 @@ class StudySearcher(Searcher):
         with open(checkpoint_path, "wb") as file:
             pickle.dump({"state": self.__getstate__(), "journal": journal_bytes}, file)
 
+    @_uninterrupted
     def restore(self, checkpoint_path: str) -> None:
         """Tune's saved state; the study is the experiment's journal when it holds what was saved, else the saved
         copy. Optuna trials of configs the restored Tune never heard of (asked after its last save) are failed."""
@@ -234,6 +270,7 @@ def open_study(experiment: str | Path) -> Any:
     return _load(path)[0]
 
 
+@_uninterrupted
 def close_study(experiment: str | Path, *, why: str) -> int:
     """At the end of a search that was not interrupted: fail every Optuna trial still running (Tune ended it
     without telling the searcher: the time budget ran out, or the search stopped), user attributes ``outcome:
