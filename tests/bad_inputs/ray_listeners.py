@@ -1,8 +1,9 @@
 """Start Ray the way ``tune-sched search`` does and print, as JSON, what it exposes (Linux: reads ``/proc``).
 
-Run as ``python -m tests.bad_inputs.ray_listeners``; prints ``{"dashboard": ..., "nodes": [...], "listening":
-[...]}``: the dashboard's URL (empty when off), the nodes' addresses, and every TCP address that a process of
-this process tree listens on. Ray must not be imported before ``ray_session`` sets its environment, as in the CLI.
+Run as ``python -m tests.bad_inputs.ray_listeners``; prints ``{"processes": [...], "dashboards": [...], "nodes":
+[...], "listening": [...]}``: the names of the processes of this process tree (a binary's or a Python script's
+file name), the command lines of its Ray dashboard processes, the nodes' addresses, and every TCP address that a
+process of the tree listens on. Ray must not be imported before ``ray_session`` sets its environment, as in the CLI.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import json
 import os
 from pathlib import Path
 
-__all__ = ["listening_addresses", "main"]
+__all__ = ["listening_addresses", "main", "process_commands"]
 
 
 def _descendants(root: int) -> list[int]:
@@ -52,6 +53,24 @@ def _address(hex_address: str) -> str:
     return str(ipaddress.ip_address(packed))
 
 
+def process_commands(root: int) -> list[list[str]]:
+    """The command lines of ``root``'s descendants (``root`` itself left out)."""
+    commands = []
+    for pid in _descendants(root)[1:]:
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue  # it ended meanwhile
+        commands.append([arg.decode(errors="replace") for arg in argv if arg])
+    return commands
+
+
+def _name(argv: list[str]) -> str:
+    """``raylet``, ``gcs_server``, ``dashboard.py``, ``ray::DashboardAgent``: the program a command line runs."""
+    scripts = [arg for arg in argv[1:] if arg.endswith(".py")]
+    return Path(scripts[0] if Path(argv[0]).name.startswith("python") and scripts else argv[0]).name
+
+
 def listening_addresses(root: int) -> list[str]:
     """The local addresses (``ip`` text) of the TCP sockets that ``root`` and its descendants listen on."""
     inodes = _socket_inodes(_descendants(root))
@@ -71,11 +90,11 @@ def main() -> None:
 
     with ray_session():
         import ray
-        from ray._private.worker import _global_node, get_dashboard_url
 
+        commands = [argv for argv in process_commands(os.getpid()) if argv]
         report = {
-            "dashboard": get_dashboard_url() or "",
-            "processes": sorted(_global_node.all_processes),
+            "processes": sorted({_name(argv) for argv in commands}),
+            "dashboards": [argv for argv in commands if _name(argv) == "dashboard.py"],
             "nodes": [node["NodeManagerAddress"] for node in ray.nodes()],
             "listening": listening_addresses(os.getpid()),
         }

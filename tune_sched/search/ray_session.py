@@ -78,9 +78,8 @@ def _init(ray: Any, address: str | None, *, num_cpus: int | None, num_gpus: int 
                              path="--address", fix="check the address 'ray start --head' printed") from None
     else:
         # address="local": never attach by accident to another cluster running on this machine.
-        with _lean_head():
-            ray.init(address="local", num_cpus=num_cpus, num_gpus=num_gpus, include_dashboard=False,
-                     log_to_driver=False, logging_level=logging.ERROR, object_store_memory=object_store_bytes())
+        ray.init(address="local", num_cpus=num_cpus, num_gpus=num_gpus, include_dashboard=False,
+                 log_to_driver=False, logging_level=logging.ERROR, object_store_memory=object_store_bytes())
 
 
 @contextlib.contextmanager
@@ -110,42 +109,3 @@ def object_store_bytes() -> int | None:
         return None
     return OBJECT_STORE_CAP if total * 0.3 > OBJECT_STORE_CAP else None
 
-
-@contextlib.contextmanager
-def _lean_head() -> Iterator[None]:
-    """Start a private cluster without three head processes a search never uses.
-
-    ``ray.init`` starts the autoscaler's monitor (a fixed local cluster has nothing to scale, and the monitor takes
-    about a second to stop at shutdown), the API server behind the dashboard, job submission and the state API
-    (started and waited for even with ``include_dashboard=False``) and the log monitor (it streams the workers'
-    output to the driver, which a search turns off: ``log_to_driver=False``). Without them, on 2 cores, the
-    cluster starts about 1 s sooner, stops 1 s sooner and takes about 3 CPU seconds less from the first trials
-    (docs/BENCHMARKS.md). All three are started by private methods of Ray's ``Node``: with a Ray that lacks them,
-    the cluster starts as usual (tests/bad_inputs/test_safety.py notices). A user who wants the dashboard starts
-    ``ray start --head`` and passes ``--address``.
-    """
-    try:
-        from ray._private.node import Node
-    except ImportError:  # pragma: no cover - another Ray layout
-        yield
-        return
-
-    def start_nothing(self: Any) -> None:
-        return None
-
-    def no_api_server(self: Any, *args: Any, **kwargs: Any) -> None:
-        self._webui_url = None
-
-    replacements = {"start_monitor": start_nothing, "start_api_server": no_api_server,
-                    "start_log_monitor": start_nothing}
-    saved = {name: getattr(Node, name, None) for name in replacements}
-    if None in saved.values():  # pragma: no cover - another Ray version
-        yield
-        return
-    for name, method in replacements.items():
-        setattr(Node, name, method)
-    try:
-        yield
-    finally:
-        for name, method in saved.items():
-            setattr(Node, name, method)
