@@ -140,7 +140,7 @@ def imputed_values(runs: pd.DataFrame) -> np.ndarray:
     fallback = runs["untrained_metric"].to_numpy(dtype=np.float64)
     worst = np.nanmax(np.where(np.isfinite(value), value, np.nan))
     fallback = np.where(np.isfinite(fallback), fallback, worst)
-    return np.where(bad, np.maximum(fallback, np.where(np.isfinite(value), value, -np.inf)), value)
+    return np.where(bad, fallback, value)
 
 
 def evaluate(runs: pd.DataFrame, *, splits: int, select: int, weights: dict[str, float], seed: int = 0,
