@@ -61,10 +61,13 @@ def test_the_checker_finds_unsafe_loading():
     assert _unsafe_uses("import yaml\nyaml.safe_load(s)\nyaml.safe_dump(d)\n") == []
 
 
-PICKLES_BETWEEN_OWN_PROCESSES = {"tune_sched/search/forkserver.py": ["import pickle"]}
-"""The one module allowed pickles: a Ray worker and the training process forked for it exchange calls over a socket
-in a directory only the user can enter (tests/search/test_forkserver.py checks it), as Ray's own channels do. No
-file is ever read as a pickle."""
+PICKLES_BETWEEN_OWN_PROCESSES = {"tune_sched/search/forkserver.py": ["import pickle"],
+                                 "tune_sched/search/study.py": ["import pickle"]}
+"""The two modules allowed pickles. The fork server: a Ray worker and the training process forked for it exchange
+calls over a socket in a directory only the user can enter (tests/search/test_forkserver.py checks it), as Ray's own
+channels do. The Optuna searcher: Tune's ``Searcher.save``/``restore`` contract, a file the search itself writes
+into the experiment's ``tune/`` folder, beside the pickled state Tune keeps there and loads on every resume
+(``tuner.pkl``); a resume trusts that folder either way. No file from outside an experiment is read as a pickle."""
 
 
 def test_the_package_never_loads_yaml_unsafely_or_pickles():
