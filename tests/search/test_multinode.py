@@ -22,7 +22,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-pytestmark = [pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.timeout(600)]
 
 SEEDS, CONFIGS, EPOCHS = (0, 1), 2, 2
 SPACE = f"""\
@@ -58,7 +58,7 @@ def _kill_marked(marker: str) -> None:
                 pass
 
 
-def _wait_cpus(address: str, env: dict[str, str], cpus: float, timeout: float = 60.0) -> None:
+def _wait_cpus(address: str, env: dict[str, str], cpus: float, timeout: float = 150.0) -> None:
     code = ("import ray,time,sys\nray.init(address=sys.argv[1], logging_level='ERROR')\n"
             f"t=time.time()\nwhile ray.cluster_resources().get('CPU',0)<{cpus} and time.time()-t<{timeout}:\n"
             f" time.sleep(0.5)\nsys.exit(0 if ray.cluster_resources().get('CPU',0)>={cpus} else 1)\n")
