@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import os
+import shlex
 import sys
 from pathlib import Path
 from typing import Any, TextIO
@@ -40,6 +41,7 @@ def run_search(
     if "/" in name or name in (".", ".."):
         raise UsageError(f"must be a plain directory name, but got {name!r}", path="--name", fix="e.g. --name plateau")
     remote = _remote_experiment(storage, name)  # a URI: the driver works on a local mirror of it
+    given_storage = storage
     storage = remote.mirror.parent if remote else Path(storage or "experiments").expanduser().resolve()
     experiment = storage / name
     if resume:
@@ -67,7 +69,7 @@ def run_search(
 
     total = None if space.settings.algorithm == "grid" else space.settings.num_samples
     print(f"search: {space.num_configs if total is None else total} configs x {len(space.seeds)} seeds "
-          f"-> {experiment}", file=stream, flush=True)
+          f"-> {remote.uri if remote else experiment}", file=stream, flush=True)
     with contextlib.ExitStack() as stack:
         # The fork server imports torch and Lightning once for the workers on this machine. A private cluster's
         # starts before Ray, so that its imports overlap Ray's start; an existing cluster's, if it has a node here.
@@ -82,7 +84,12 @@ def run_search(
             _preflight(address, space, experiment, remote, created=not resume)
         if not private and _driver_node_in_cluster():
             fork = _start_forkserver(stack, space, experiment)
-        progress = _fit(space, experiment, resume=resume, stream=stream, forkserver=fork, remote=remote)
+        try:
+            progress = _fit(space, experiment, resume=resume, stream=stream, forkserver=fork, remote=remote)
+        except KeyboardInterrupt:
+            if remote is None:
+                raise
+            raise _interrupted(experiment, str(given_storage)) from None  # resume from the URI, not the mirror
     _finish(experiment, space, progress, stream=stream, remote=remote)
     return experiment
 
@@ -227,10 +234,13 @@ def trial_id(result: Any) -> str:
     return Path(result.path).name
 
 
-def _interrupted(experiment: Path) -> KeyboardInterrupt:
+def _interrupted(experiment: Path, storage: str | None = None) -> KeyboardInterrupt:
+    """The interrupt a stopped search ends with: its resume command (``storage``: the URI it was given, quoted for a
+    shell; else the experiment's parent folder)."""
+    where = shlex.quote(storage) if storage else experiment.parent
     return KeyboardInterrupt(
         f"search interrupted; finished trials are kept. Resume with: tune-sched search --space "
-        f"{experiment / 'space.yaml'} --storage {experiment.parent} --name {experiment.name} --resume"
+        f"{experiment / 'space.yaml'} --storage {where} --name {experiment.name} --resume"
     )
 
 
