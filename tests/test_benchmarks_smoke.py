@@ -49,3 +49,23 @@ def test_bench_startup_times_help_and_validate_without_heavy_imports(tmp_path):
     assert set(commands) == {"--help", "validate space", "validate run config"}
     for name, entry in commands.items():
         assert entry["imports"] == [], f"{name} imported {entry['imports']}"
+
+
+def test_bench_decision_picks_on_a_tiny_pool_and_writes_every_rule(tmp_path):
+    out = tmp_path / "decision.json"
+    done = run_script("bench_decision.py", "--task", "tiny", "--configs", "3", "--seeds", "5", "--splits", "20",
+                      "--epochs", "2", "--cache", str(tmp_path / "cache"), "--json", str(out))
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    data = json.loads(out.read_text())
+    assert set(data["rules"]) == {"score", "mean", "single", "best_seed"}
+    for rule in data["rules"].values():
+        assert sum(rule["picks"].values()) == 20
+        for stat in ("regret", "held_out_divergence_rate", "held_out_spikes_per_run", "p_regret_below_single"):
+            assert rule[stat]["lo"] <= rule[stat]["mean"] <= rule[stat]["hi"]
+        assert rule["regret"]["lo"] >= 0
+    assert data["runs"] == 15 and len(data["pool"]) == 3 and set(data["wins"]) == {
+        "regret vs single", "held_out_divergence_rate vs single", "regret vs mean", "held_out_divergence_rate vs mean"}
+    assert "held-out regret" in done.stdout and "score - single" in done.stdout
+    again = run_script("bench_decision.py", "--task", "tiny", "--configs", "3", "--seeds", "5", "--splits", "20",
+                       "--epochs", "2", "--cache", str(tmp_path / "cache"))
+    assert again.returncode == 0 and "15 runs cached, training 0" in again.stdout  # a rerun trains nothing
