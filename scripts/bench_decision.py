@@ -224,10 +224,11 @@ def format_table(result: dict[str, Any]) -> str:
     head = ["rule", "held-out regret", "held-out diverged", "held-out spikes/run", "P(regret < single)"]
     rows = [[r, cell(d["regret"]), cell(d["held_out_divergence_rate"]), cell(d["held_out_spikes_per_run"]),
              cell(d["p_regret_below_single"])] for r, d in result["rules"].items()]
-    rows += [[f"score - {k.removeprefix('score_minus_')}", cell(d["regret"]), cell(d["held_out_divergence_rate"]), "", ""]
-             for k, d in result["paired"].items()]
+    rows += [[f"score - {k.removeprefix('score_minus_')}", cell(d["regret"]), cell(d["held_out_divergence_rate"]),
+              "", ""] for k, d in result["paired"].items()]
     widths = [max(len(str(x)) for x in col) for col in zip(head, *rows)]
-    lines = ["  ".join(str(x).ljust(w) for x, w in zip(row, widths)) for row in [head, ["-" * w for w in widths], *rows]]
+    rule = ["-" * w for w in widths]
+    lines = ["  ".join(str(x).ljust(w) for x, w in zip(row, widths)) for row in [head, rule, *rows]]
     lines.append("score wins: " + ", ".join(f"{k}: {'yes' if v else 'no'}" for k, v in wins(result).items()))
     return "\n".join(lines)
 
