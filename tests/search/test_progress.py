@@ -121,7 +121,7 @@ def test_one_status_line_rewritten_on_a_terminal(monkeypatch):
         "diverged  b  score n/a  optimizer=Adam optimizer.lr=0.0123  (seeds: 2 diverged)",
         "failed    c  optimizer=Adam optimizer.lr=0.0123  (its worker died; Ray's error: /exp/tune/c/error.txt)",
     ]
-    status = progress.status_text()[:99]  # the one status row, cut to the terminal's width
+    status = progress.status_text(99)  # the one status row, fitted to the terminal's width
     assert rows[-1].split("]", 1)[1] == status.split("]", 1)[1]  # (the elapsed seconds may have moved on)
     segments = stream.getvalue().replace("\n", "\r").split("\r")
     assert all(len(seg) <= 99 for seg in segments if seg.startswith("[")), "a status row wider than the terminal"
@@ -175,3 +175,66 @@ def test_grid_points_are_named_by_what_varies():
     progress = SearchProgress(total=4, mode="min", stream=stream, grid_labels=grid_labels(grid))
     progress.on_trial_complete(0, [], Trial("t", {"grid_index": 3}, {"score": 2.0, **FINISHED}))
     assert "completed t  score 2  module_kwargs.f=b optimizer.lr=0.1" in stream.getvalue()
+
+
+def busy_search(progress: SearchProgress) -> None:
+    """Two configs finished (one pruned at epoch 5, one completed at 30), two running at epochs 3 and 12."""
+    lr = {"optimizer.lr": 0.0123456, "optimizer": "AdamW", "lr_scheduler": "CosineAnnealingWarmRestarts",
+          "lr_scheduler.CosineAnnealingWarmRestarts.T_0": 6}
+    for name, epochs, score in (("cfg_00001", 5, 0.031), ("cfg_00002", 30, 0.0152)):
+        progress.on_trial_start(0, [], Trial(name, lr))
+        for epoch in range(1, epochs + 1):
+            progress.on_trial_result(0, [], Trial(name, lr), {"score": score, "epoch": epoch})
+        finished = {"score": score, "epoch": epochs, **({**FINISHED, "seeds_completed": 3.0} if epochs == 30 else {})}
+        progress.on_trial_complete(0, [], Trial(name, lr, finished))
+    for name, epochs in (("cfg_00003", 3), ("cfg_00004", 12)):
+        progress.on_trial_start(0, [], Trial(name, lr))
+        progress.on_trial_result(0, [], Trial(name, lr), {"score": 0.02, "epoch": epochs})
+
+
+@pytest.mark.parametrize("columns", [80, 120])
+def test_status_line_fits_the_terminal_without_cutting_words(monkeypatch, columns):
+    monkeypatch.setenv("COLUMNS", str(columns))
+    stream = Terminal()
+    progress = SearchProgress(total=40, mode="min", stream=stream, max_epochs=30)
+    progress.start -= 600  # ten minutes in: 35 epochs trained, 5 configs' worth of epochs to go per finished mean
+    busy_search(progress)
+    full = progress.status_text()
+    assert "epochs 3/30 12/30" in full and "ETA ~" in full and "best score 0.0152 (cfg_00002: " in full
+    row = screen(stream.getvalue())[-1]
+    assert 0 < len(row) <= columns - 1
+    assert row.split("]", 1)[1].split()[0:3] == ["configs", "done", "2/40:"]
+    kept = [part.strip() for part in row.split("]", 1)[1].split(";")]
+    whole = [part.strip() for part in full.split("]", 1)[1].split(";")]
+    assert all(part in whole or part.endswith(")") or part.startswith("best score") for part in kept), (row, full)
+    assert "no score yet" not in row
+    if columns == 120:
+        assert "epochs 3/30 12/30" in row and "best score 0.0152" in row and "ETA ~" in row
+    else:
+        assert row.endswith("2 running; best score 0.0152")  # the config's values and id go first
+
+
+def test_eta_only_after_a_config_finished_and_from_the_epochs_left():
+    progress = SearchProgress(total=4, mode="min", stream=io.StringIO(), max_epochs=10)
+    progress.start -= 100
+    progress.on_trial_start(0, [], Trial("a"))
+    progress.on_trial_result(0, [], Trial("a"), {"score": 1.0, "epoch": 4})
+    assert progress.eta_s() is None and "ETA" not in progress.status_text()
+    progress.on_trial_complete(0, [], Trial("a", last_result={"score": 1.0, "epoch": 4}))  # pruned at 4
+    progress.on_trial_start(0, [], Trial("b"))
+    progress.on_trial_result(0, [], Trial("b"), {"score": 1.0, "epoch": 6})
+    # 10 epochs in ~100 s; left: b's 4, two configs not started at the finished mean of 4 epochs: 12 epochs
+    assert progress.eta_s() == pytest.approx(12 / (10 / progress.elapsed_s))
+    assert "ETA ~2 min" in progress.status_text()
+
+
+def test_no_score_yet_never_follows_a_printed_score():
+    stream = io.StringIO()
+    progress = SearchProgress(total=3, mode="min", stream=stream, interval_s=0)
+    progress.on_trial_start(0, [], Trial("a"))
+    progress.on_trial_result(0, [], Trial("a"), {"score": 0.015, "epoch": 1})
+    progress.on_trial_complete(0, [], Trial("a", last_result={"score": 0.015, "epoch": 1}))  # pruned
+    lines = stream.getvalue().splitlines()
+    printed = next(i for i, line in enumerate(lines) if "score 0.015" in line)
+    assert not any("no score yet" in line for line in lines[printed:])
+    assert "best score 0.015 (a" in progress.status_text()

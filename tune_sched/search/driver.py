@@ -70,6 +70,8 @@ def run_search(
     total = None if space.settings.algorithm == "grid" else space.settings.num_samples
     print(f"search: {space.num_configs if total is None else total} configs x {len(space.seeds)} seeds "
           f"-> {remote.uri if remote else experiment}", file=stream, flush=True)
+    if address or not _ray_running():
+        print(f"connecting to Ray at {address}…" if address else "starting Ray…", file=stream, flush=True)
     with contextlib.ExitStack() as stack:
         # The fork server imports torch and Lightning once for the workers on this machine. A private cluster's
         # starts before Ray, so that its imports overlap Ray's start; an existing cluster's, if it has a node here.
@@ -125,7 +127,7 @@ def _fit(space: SearchSpace, experiment: Path, *, resume: bool, stream: TextIO,
     import ray
     from ray import tune
 
-    from tune_sched.search.algorithms import make_scheduler, make_searcher
+    from tune_sched.search.algorithms import make_scheduler, make_searcher, max_epochs_of
     from tune_sched.search.fail_fast import FIRST, FailFast
     from tune_sched.search.progress import SearchProgress, grid_labels
     from tune_sched.search.study import close_study, study_home
@@ -140,7 +142,8 @@ def _fit(space: SearchSpace, experiment: Path, *, resume: bool, stream: TextIO,
     trainable = tune.with_resources(tune.with_parameters(ConfigTrainable, ctx=ctx), {"cpu": res.cpu, "gpu": res.gpu})
     total = len(grid) if grid is not None else space.settings.num_samples
     progress = SearchProgress(total=total, mode=space.mode, stream=stream, key=experiment.name,
-                              grid_labels=grid_labels(grid) if grid is not None else None)
+                              grid_labels=grid_labels(grid) if grid is not None else None,
+                              max_epochs=max_epochs_of(space))
     tune_path = experiment / TUNE_DIR
     # Tune's own state: in the experiment, or at its URI (storage_fs) so that any machine can resume it
     storage_path, storage_fs = remote.tune_storage() if remote else (str(experiment), None)

@@ -34,7 +34,8 @@ class SearchProgress(tune.Callback):
     """
 
     def __init__(self, *, total: int | None, mode: str, stream: TextIO | None = None,
-                 interval_s: float = 10.0, grid_labels: Sequence[str] | None = None, key: str = "") -> None:
+                 interval_s: float = 10.0, grid_labels: Sequence[str] | None = None, key: str = "",
+                 max_epochs: int | None = None) -> None:
         self.key = key  # names this search's printer while it is live (see :meth:`live`)
         self.total = total
         self.grid_labels = tuple(grid_labels or ())  # how grid point i is named in the output
@@ -47,6 +48,9 @@ class SearchProgress(tune.Callback):
         self.counts = dict.fromkeys(OUTCOMES, 0)
         self.nodes: set[str] = set()  # the IPs of the nodes whose trials reported (Tune's ``node_ip``)
         self.running: set[str] = set()
+        self.max_epochs = max_epochs  # the epochs a config trains unless pruned (the pruner's horizon)
+        self.epochs: dict[str, int] = {}  # running trial id -> epochs its seeds have trained (lockstep)
+        self.finished_epochs: list[int] = []  # the epochs each finished config trained (pruned ones fewer)
         self.failures: dict[str, int] = {}  # trial id -> times its worker died, for the configs that errored
         self.best: tuple[float, str, str] | None = None  # (score, trial id, short config)
         self._last_status: float | None = None  # perf_counter() counts from an arbitrary point: never 0.0
@@ -86,13 +90,14 @@ class SearchProgress(tune.Callback):
     # -- Tune hooks ----------------------------------------------------------------------------------------
     def get_state(self) -> dict[str, Any]:
         return {"counts": dict(self.counts), "best": self.best, "elapsed_s": self.elapsed_s,
-                "failures": dict(self.failures)}
+                "failures": dict(self.failures), "finished_epochs": list(self.finished_epochs)}
 
     def set_state(self, state: dict[str, Any]) -> None:
         self.counts.update(state.get("counts", {}))
         self.failures.update(state.get("failures", {}))
         self.best = state.get("best")
         self.before_s = float(state.get("elapsed_s", 0.0))
+        self.finished_epochs = list(state.get("finished_epochs", []))
 
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self.running.add(trial.trial_id)
@@ -107,10 +112,10 @@ class SearchProgress(tune.Callback):
             self.first_result_s = time.perf_counter() - self.start
         if result.get("node_ip"):
             self.nodes.add(str(result["node_ip"]))
-        score = result.get("score")
-        if result.get("all_seeds_finished") and _known(score) and (self.best is None
-                                                                    or self._better(score, self.best[0])):
-            self.best = (score, trial.trial_id, self._describe(trial.config))
+        if isinstance(result.get("epoch"), (int, float)) and trial.trial_id in self.running:
+            self.epochs[trial.trial_id] = int(result["epoch"])
+        if result.get("all_seeds_finished"):
+            self._offer(result.get("score"), trial)
         self._status()
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
@@ -118,25 +123,73 @@ class SearchProgress(tune.Callback):
         result = trial.last_result or {}
         kind = outcome(result)
         self.counts[kind] += 1
+        self._offer(result.get("score"), trial)  # the score its line prints is a score the status line knows
+        self.finished_epochs.append(int(result.get("epoch") or self.epochs.get(trial.trial_id, 0)))
+        self.epochs.pop(trial.trial_id, None)
         self._line(f"{kind:9s} {trial.trial_id}  score {_fmt(result.get('score'))}  {self._describe(trial.config)}"
                    f"{_seed_note(result)}")
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self.running.discard(trial.trial_id)
+        self.finished_epochs.append(self.epochs.pop(trial.trial_id, 0))
         self.failures[trial.trial_id] = int(trial.num_failures)
         self.counts["failed"] += 1
         self._line(f"failed    {trial.trial_id}  {self._describe(trial.config)}  (its worker died; Ray's error: "
                    f"{error_file(trial)})")
 
     # -- output --------------------------------------------------------------------------------------------
-    def status_text(self) -> str:
+    def status_text(self, width: int | None = None) -> str:
+        """The status line; with ``width``, whole parts of it are left out, least useful first, until it fits.
+
+        In order of priority: elapsed time and configs done; configs running; the best score; the ETA
+        (``ETA ~12 min``, once a config finished); each running config's epochs done of planned (``epochs 3/30
+        5/30``); the best config's id; its values. Words are never cut: a part fits
+        whole or is left out (only the first, on a terminal narrower than it, is cut at the edge).
+        """
         done = sum(self.counts.values())
         total = f"/{self.total}" if self.total else ""
-        best = (f"best score {_fmt(self.best[0])} ({self.best[1]}: {_short_text(self.best[2], 70)})" if self.best
-                else "no score yet")
         counts = ", ".join(f"{n} {kind}" for kind, n in self.counts.items() if n or kind in ("completed", "pruned"))
-        return (f"[{self.elapsed_s:6.0f} s] configs done {done}{total}: {counts}; "
-                f"{len(self.running)} running; {best}")
+        head = f"[{self.elapsed_s:.0f} s] configs done {done}{total}: {counts}"
+        parts = [(0, head), (1, f"{len(self.running)} running")]
+        planned = f"/{self.max_epochs}" if self.max_epochs else ""
+        epochs = [f"{self.epochs.get(t, 0)}{planned}" for t in sorted(self.running)]
+        if epochs:
+            parts.append((4, "epochs " + " ".join(epochs)))
+        if self.best:
+            parts.append((2, f"best score {_fmt(self.best[0])}"))
+            parts.append((5, f" ({self.best[1]}"))
+            parts.append((6, f": {self.best[2]}"))
+            parts.append((5, ")"))
+        else:
+            parts.append((2, "no score yet"))
+        eta = self.eta_s()
+        if eta is not None:
+            parts.append((3, f"ETA ~{round(eta / 60)} min" if eta >= 30 else "ETA <1 min"))
+        keep = {priority for priority, _ in parts}
+        while True:
+            text = _join([(p, t) for p, t in parts if p in keep])
+            if width is None or len(text) <= width or keep == {0}:
+                return text if width is None else text[:width]
+            keep.discard(max(keep))
+
+    def eta_s(self) -> float | None:
+        """Seconds until the search ends, or None before a config finished (or without a known total).
+
+        Epochs left (each running config's planned less done, each config not started yet as many as the
+        finished configs trained on average: the pruner's share is in that mean) over the epochs trained per
+        second so far. An estimate: a time budget, failures or a pruner that cuts harder later shorten it.
+        """
+        if not self.finished_epochs or not self.total:
+            return None
+        mean = sum(self.finished_epochs) / len(self.finished_epochs)
+        running = sum(self.epochs.get(t, 0) for t in self.running)
+        trained = sum(self.finished_epochs) + running
+        if trained <= 0 or self.elapsed_s <= 0:
+            return None
+        planned = self.max_epochs or mean
+        left = sum(max(0.0, planned - self.epochs.get(t, 0)) for t in self.running)
+        left += max(0, self.total - len(self.finished_epochs) - len(self.running)) * mean
+        return left / (trained / self.elapsed_s) if left > 0 else None
 
     def close(self) -> None:
         """End the output: the final status stays on screen (printed once more only if it changed)."""
@@ -152,7 +205,7 @@ class SearchProgress(tune.Callback):
         now = time.perf_counter()
         if self.tty:
             width = _width()  # one screen row, padded: each redraw covers the previous one entirely
-            self.stream.write("\r" + self.status_text()[:width].ljust(width))
+            self.stream.write("\r" + self.status_text(width).ljust(width))
             self.stream.flush()
         elif self._last_status is None or now - self._last_status >= self.interval_s:
             self._last_status = now
@@ -164,6 +217,11 @@ class SearchProgress(tune.Callback):
             self.stream.write("\r" + " " * _width() + "\r")
         print(text, file=self.stream, flush=True)
         self._status()
+
+    def _offer(self, score: Any, trial: Any) -> None:
+        """Keep ``score`` as the best if it is a real score and better than the best so far."""
+        if _known(score) and (self.best is None or self._better(score, self.best[0])):
+            self.best = (score, trial.trial_id, self._describe(trial.config))
 
     def _better(self, a: float, b: float) -> bool:
         return a < b if self.mode == "min" else a > b
@@ -254,6 +312,14 @@ def _short(config: dict[str, Any], limit: int = 140) -> str:
     if not parts and "grid_index" in config:
         parts.append(f"grid point {config['grid_index']}")
     return _short_text(" ".join(parts), limit)
+
+
+def _join(parts: Sequence[tuple[int, str]]) -> str:
+    """The status line's parts: ``; `` between them, except before the pieces of the best score (`` (``, ``:``, ``)``)."""
+    text = ""
+    for i, (_, part) in enumerate(parts):
+        text += part if i == 0 or part[0] in " :)" else f"; {part}"
+    return text
 
 
 def _short_text(text: str, limit: int) -> str:
