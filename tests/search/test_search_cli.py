@@ -156,3 +156,29 @@ def test_search_on_an_existing_cluster_resumes_after_the_driver_is_killed(tmp_pa
     assert _snapshot(experiment).items() >= kept.items(), "a finished seed was trained again"
     assert "top configs by robust score" in done.stdout
     assert group_alive(head_node["pgid"]), "the search must attach to a cluster, never stop it"
+
+
+def test_first_lines_appear_before_ray_is_up(tmp_path, space):
+    """The first line within seconds of the command (a loaded machine: 5 s), then "starting Ray…" before Ray."""
+    import time
+
+    from tests.search.experiments import cli_command, cli_env
+
+    start = time.monotonic()
+    proc = subprocess.Popen(cli_command("search", "--space", str(space), "--storage", str(tmp_path / "store"),
+                                        "--name", "first"), cwd=tmp_path, env=cli_env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True, start_new_session=True)
+    try:
+        first = proc.stdout.readline()
+        first_s = time.monotonic() - start
+        second = proc.stdout.readline()
+        assert first.startswith("search: "), first
+        assert second.strip() == "starting Ray…", second
+        assert first_s < 5, f"the first line took {first_s:.1f} s"
+    finally:
+        proc.send_signal(signal.SIGTERM)  # the same clean stop as Ctrl-C; its private Ray goes with it
+        try:
+            proc.wait(timeout=90)
+        except subprocess.TimeoutExpired:
+            kill_group(proc.pid)
+            proc.wait()
