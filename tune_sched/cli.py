@@ -235,7 +235,7 @@ COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], str]] = {
 
 def _add_arguments(name: str, p: argparse.ArgumentParser) -> None:
     if name == "run":
-        p.add_argument("config", help="run config YAML (e.g. search_spaces/champion_trial69.yaml)")
+        p.add_argument("config", help="run config YAML (e.g. run_configs/champion_trial69.yaml)")
         p.add_argument("--seed", type=int, help="override the config's seed")
         p.add_argument("--out", help="output directory (default runs/<config>-seed<N>)")
         p.add_argument("--max-epochs", type=int, help="override trainer.max_epochs")

@@ -12,7 +12,7 @@ import pytest
 import yaml
 from tests.train.trial_configs import ROOT, TINY
 
-CHAMPION = ROOT / "search_spaces" / "champion_trial69.yaml"
+CHAMPION = ROOT / "run_configs" / "champion_trial69.yaml"
 
 
 def tune_sched(*args: str, cwd: Path) -> subprocess.CompletedProcess:

@@ -26,14 +26,14 @@ def test_every_run_config_example_is_valid(text):
     RunConfig.from_dict(yaml.safe_load(text))
 
 
-@pytest.mark.parametrize("name", ["champion_trial69.yaml", "tiny.yaml"])
+@pytest.mark.parametrize("name", ["champion_trial69.yaml", "champion_beta090.yaml", "tiny.yaml"])
 def test_the_ready_run_configs_are_valid(name):
-    config = load_run_config(ROOT / "search_spaces" / name)
+    config = load_run_config(ROOT / "run_configs" / name)
     assert config.trainer.deterministic
 
 
 def test_the_champion_config_holds_the_champions_settings():
-    config = load_run_config(ROOT / "search_spaces" / "champion_trial69.yaml")
+    config = load_run_config(ROOT / "run_configs" / "champion_trial69.yaml")
     assert (config.task, config.seed, config.metric, config.mode) == ("fno2d", 307, "val_loss", "min")
     assert config.optimizer == {"name": "Adam", "lr": 0.0018498849832733245, "betas": [0.95, 0.999],
                                 "weight_decay": 0.0}
@@ -44,6 +44,22 @@ def test_the_champion_config_holds_the_champions_settings():
         32, "16-mixed", 1.0, 100)
     es = trainer.early_stopping
     assert (es.monitor, es.patience, es.mode) == ("val_loss", 7, "min")
+
+
+def test_the_champions_neighbour_differs_only_in_beta1():
+    champion = load_run_config(ROOT / "run_configs" / "champion_trial69.yaml").to_dict()
+    neighbour = load_run_config(ROOT / "run_configs" / "champion_beta090.yaml").to_dict()
+    assert neighbour["optimizer"].pop("betas") == [0.9, 0.999]
+    champion["optimizer"].pop("betas")
+    assert neighbour == champion
+
+
+def test_run_configs_and_search_spaces_live_apart():
+    from tune_sched.config._yaml import read_yaml
+    from tune_sched.config.space import is_search_space
+
+    assert all(not is_search_space(read_yaml(p)) for p in (ROOT / "run_configs").glob("*.yaml"))
+    assert all(is_search_space(read_yaml(p)) for p in (ROOT / "search_spaces").glob("*.yaml"))
 
 
 def test_the_loss_protocol_example_trains_with_a_moving_loss_schedule(tmp_path, monkeypatch):

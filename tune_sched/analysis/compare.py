@@ -212,7 +212,10 @@ def _noncentral_t_ci(t: float, df: float, confidence: float) -> tuple[float, flo
             step *= 2.0
             if step > 1e6:
                 return math.nan
-        return float(optimize.brentq(f, t - step, t + step, xtol=1e-10))
+        try:
+            return float(optimize.brentq(f, t - step, t + step, xtol=1e-10))
+        except ValueError:  # nct.cdf is NaN somewhere in the bracket (a large t on few degrees of freedom)
+            return math.nan
 
     return solve(1.0 - tail), solve(tail)
 

@@ -252,7 +252,7 @@ def load_run_config(path: str | Path) -> RunConfig:
     """Read and validate a run config YAML file.
 
     Example:
-        >>> cfg = load_run_config("search_spaces/champion_trial69.yaml")  # doctest: +SKIP
+        >>> cfg = load_run_config("run_configs/champion_trial69.yaml")  # doctest: +SKIP
         >>> cfg.optimizer["name"]
         'Adam'
     """
@@ -260,10 +260,10 @@ def load_run_config(path: str | Path) -> RunConfig:
 
     data = read_yaml(path)
     if data is None:
-        raise UsageError("is empty", path=str(path), fix="write a run config (see search_spaces/*.yaml)")
+        raise UsageError("is empty", path=str(path), fix="write a run config (see run_configs/*.yaml)")
     if not isinstance(data, Mapping):
         raise UsageError(f"must be a mapping of keys to values, but got {type(data).__name__}", path=str(path),
-                         fix="write a run config (see search_spaces/*.yaml)")
+                         fix="write a run config (see run_configs/*.yaml)")
     if any(k in data for k in ("seeds", "search", "resources")):
         raise UsageError(
             "is a search space, not a run config", path=str(path),
