@@ -211,7 +211,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     a, b = make_arms(args.a, args.b, config_a=args.config_a, config_b=args.config_b,
                      seeds=_seeds(args.seeds) if args.seeds else None, max_epochs=args.max_epochs, out=args.out,
-                     num_threads=args.threads, progress=lambda line: print(f"training {line}", flush=True))
+                     num_threads=args.threads, progress=lambda line: print(line, flush=True))
     comparison = compare_arms(a, b)
     print(comparison_text(comparison))
     for path in write_comparison(comparison, json_path=args.json, markdown_path=args.markdown):

@@ -109,6 +109,8 @@ def test_reproduce_exits_0_within_tolerance_and_1_beyond(experiment, copy_of):
     ok = _cli("reproduce", experiment, "--trial", "steady", "--seeds", "0")
     assert ok.returncode == 0, ok.stderr
     assert ok.stdout.splitlines()[-1] == "reproduced: every compared value is identical (tolerance 1e-06)"
+    assert ok.stdout.splitlines()[0] == "seed 0: training (1 of 1)"
+    assert ok.stdout.splitlines()[1].startswith("  epoch 1/")  # each epoch's line, as run prints it
 
     exp = copy_of(experiment)
     run = exp / "trials" / "steady" / "seed=0"
@@ -120,5 +122,21 @@ def test_reproduce_exits_0_within_tolerance_and_1_beyond(experiment, copy_of):
     bad = _cli("reproduce", exp, "--trial", "steady", "--seeds", "0", "--tolerance", "1e-3")
     assert bad.returncode == 1
     assert bad.stdout.splitlines()[-1].startswith(
-        "NOT reproduced: largest deviation val_field at epoch 1 of seed 0: recorded ")
+        "NOT reproduced: largest deviation val_field at epoch 2 of seed 0: recorded ")  # stored epoch 1
     assert bad.stdout.splitlines()[-1].endswith("beyond tolerance 0.001")
+
+
+def test_compare_two_run_configs_prints_each_epoch_as_run_does(tmp_path):
+    import yaml
+
+    tiny = yaml.safe_load((ROOT / "run_configs" / "tiny.yaml").read_text())
+    (tmp_path / "a.yaml").write_text(yaml.safe_dump(tiny))
+    (tmp_path / "b.yaml").write_text(yaml.safe_dump({**tiny, "optimizer": {**tiny["optimizer"], "lr": 0.002}}))
+    result = _cli("compare", tmp_path / "a.yaml", tmp_path / "b.yaml", "--seeds", "0,1", "--max-epochs", "2",
+                  "--threads", "1")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "training A (a.yaml): seed 0 (1 of 2)"
+    assert lines[1].startswith("  epoch 1/2  train_loss ") and lines[1].endswith(" s)")
+    assert lines[2].startswith("  epoch 2/2  ")
+    assert sum(line.startswith("  epoch ") for line in lines) == 8  # 2 arms x 2 seeds x 2 epochs

@@ -54,7 +54,7 @@ def test_a_tampered_value_is_found_with_its_metric_epoch_and_seed(experiment, tm
     worst, _ = compare_runs(recorded, copy, seed=0)
     assert (worst.metric, worst.epoch, worst.seed) == ("val_spectrum", 1, 0)
     assert worst.relative == pytest.approx(0.001 / 1.001, rel=1e-3)
-    assert worst.describe().startswith("val_spectrum at epoch 1 of seed 0: recorded ")
+    assert worst.describe().startswith("val_spectrum at epoch 2 of seed 0: recorded ")  # printed from 1
 
 
 def test_a_missing_epoch_or_status_change_is_an_infinite_deviation(experiment, tmp_path):
@@ -83,7 +83,7 @@ def test_a_tampered_record_does_not_reproduce(experiment, copy_of):
     result = reproduce(exp, trial="steady", seeds=[2])
     assert not result.ok
     assert (result.worst.metric, result.worst.epoch, result.worst.seed) == ("val_loss", 2, 2)
-    assert "NOT reproduced: largest deviation val_loss at epoch 2 of seed 2" in result.summary()
+    assert "NOT reproduced: largest deviation val_loss at epoch 3 of seed 2" in result.summary()  # printed from 1
 
 
 def test_a_pruned_seed_is_trained_as_far_as_it_got(experiment):

@@ -62,7 +62,7 @@ def test_a_blow_up_is_judged_once_it_lasted_patience_epochs_and_not_before():
     assert not judge_divergence(losses[:3], [None] * 3, untrained_loss=1.01).diverged
     verdict = judge_divergence(losses[:4], [None] * 4, untrained_loss=1.01)
     assert (verdict.kind, verdict.epoch) == ("blew_up", 3)
-    assert verdict.reason == ("train loss stayed above 100x its untrained level (1.01) for 2 epochs (epochs 2-3, "
+    assert verdict.reason == ("train loss stayed above 100x its untrained level (1.01) for 2 epochs (epochs 3-4, "
                               "peak 2110)")
 
 
@@ -76,7 +76,7 @@ def test_a_blow_up_that_lasts_to_the_end_counts_whatever_its_length():
 def test_a_metric_that_is_not_finite_in_one_epoch_diverges_there_even_if_finite_later(bad):
     verdict = judge_divergence([0.9, 0.6, 0.4], [0.8, bad, 0.3], untrained_loss=1.0, metric="val_loss")
     assert (verdict.diverged, verdict.kind, verdict.epoch) == (True, "non_finite", 1)
-    assert verdict.reason == f"val_loss became {bad} in epoch 1"
+    assert verdict.reason == f"val_loss became {bad} in epoch 2"  # a reason counts epochs from 1
 
 
 def test_a_train_loss_that_is_not_finite_diverges():

@@ -132,3 +132,22 @@ def _has_cuda() -> bool:
     import torch
 
     return torch.cuda.is_available()
+
+
+def test_printed_epochs_count_from_1_and_agree_with_result_json_and_one_clock(tmp_path):
+    """The terminal counts epochs from 1; result.json's ``best_epoch`` from 0 (docs/results.md): they agree."""
+    import re
+
+    write(tmp_path / "run.yaml", {**TINY, "seed": 1, "trainer": {**TINY["trainer"], "max_epochs": 3}})
+    proc = tune_sched("run", "run.yaml", "--out", "out", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads((tmp_path / "out" / "result.json").read_text())
+    epochs = [line for line in proc.stdout.splitlines() if line.startswith("epoch ")]
+    assert [line.split()[1] for line in epochs] == ["1/3", "2/3", "3/3"]
+    starred = [int(line.split()[1].split("/")[0]) for line in epochs if re.search(r" val_loss \S+\*", line)]
+    summary = re.search(r"in ([\d.]+) s; best val_loss \S+ at epoch (\d+)", proc.stdout)
+    assert int(summary.group(2)) == starred[-1] == result["best_epoch"] + 1
+    # the epoch lines and the summary measure the same clock, the trial's training time (result.json's)
+    last = float(re.search(r"\(([\d.]+) s\)$", epochs[-1]).group(1))
+    assert last <= float(summary.group(1)) == pytest.approx(result["wall_time_s"], abs=0.06)
+    assert float(summary.group(1)) - last < 2.0

@@ -24,7 +24,7 @@ def test_a_run_that_blows_up_stops_as_diverged_after_patience_epochs(tmp_path, l
     assert (result.status, result.diverged_epoch, result.epochs_run) == ("diverged", 1, 2)
     assert result.diverged_step == result.steps_run - 1 == 7
     assert result.reason.startswith(f"train loss stayed above 100x its untrained level ({result.untrained_loss:.4g})"
-                                     " for 2 epochs (epochs 0-1, peak ")
+                                     " for 2 epochs (epochs 1-2, peak ")
     assert math.isfinite(result.best_metric)  # finite all along: only the rule calls it diverged
 
 

@@ -147,6 +147,7 @@ def arm_from_config(
     import pyarrow.parquet as pq
 
     from tune_sched.config.run_config import load_run_config
+    from tune_sched.train.progress import EpochPrinter
     from tune_sched.train.trial import run_trial
 
     config = load_run_config(path).with_overrides(max_epochs=max_epochs)
@@ -154,9 +155,10 @@ def arm_from_config(
     rows, steps = [], []
     for i, seed in enumerate(seeds, start=1):
         if progress:
-            progress(f"{label} ({Path(path).name}): seed {seed} ({i} of {len(seeds)})")
+            progress(f"training {label} ({Path(path).name}): seed {seed} ({i} of {len(seeds)})")
+        printer = EpochPrinter(config, emit=progress, indent="  ") if progress else None  # per-epoch lines, as run
         result = run_trial(config, seed, out_dir / f"seed={seed}", config_id=label, checkpoint=False,
-                           num_threads=num_threads)
+                           num_threads=num_threads, epoch_hook=printer)
         rows.append(result.to_dict())
         step_file = out_dir / f"seed={seed}" / "steps.parquet"
         if step_file.is_file():

@@ -163,7 +163,9 @@ def _seed_table(analysis: ExperimentAnalysis, config_id: str) -> str:
     rows = []
     for _, run in runs.iterrows():
         reason = run.get("reason") if run.get("status") != "completed" else ""
-        rows.append([int(run["seed"]), run.get("status"), run.get("best_metric"), run.get("best_epoch"),
+        best_epoch = run.get("best_epoch")  # stored from 0; the report counts epochs from 1, as the terminal does
+        best_epoch = int(best_epoch) + 1 if pd.notna(best_epoch) and best_epoch >= 0 else None
+        rows.append([int(run["seed"]), run.get("status"), run.get("best_metric"), best_epoch,
                      run.get("spike_count"), run.get("max_peak_ratio"), reason or ""])
     headers = ["seed", "status", f"best {analysis.metric}", "best epoch", "spikes", "largest peak (x)", "reason"]
     return format_table(headers, rows, markdown=True)

@@ -62,7 +62,7 @@ class Deviation:
     relative: float
 
     def describe(self) -> str:
-        where = f" at epoch {self.epoch}" if self.epoch is not None else ""
+        where = f" at epoch {self.epoch + 1}" if self.epoch is not None else ""  # stored from 0, printed from 1
         return (f"{self.metric}{where} of seed {self.seed}: recorded {_show(self.recorded)}, reproduced "
                 f"{_show(self.reproduced)} (relative deviation {_show(self.relative)})")
 
@@ -95,7 +95,7 @@ class ReproduceResult:
         lines = [f"reproduce {self.config_id} ({self.source}): {_plural(len(self.deviations), 'seed')}, "
                  f"{self.compared} values compared"]
         for seed, d in self.deviations.items():
-            where = f"{d.metric}{'' if d.epoch is None else f', epoch {d.epoch}'}"
+            where = f"{d.metric}{'' if d.epoch is None else f', epoch {d.epoch + 1}'}"
             lines.append(f"  seed {seed}: " + ("identical" if d.relative == 0 else
                                                 f"largest deviation {_show(d.relative)} ({where})"))
         lines += [f"note: {note}" for note in self.notes]
@@ -201,7 +201,7 @@ def reproduce_trial(
                 progress(f"seed {seed}: training ({i} of {len(pairs)})")
             new_dir = work / config_id / f"seed={seed}"
             stop = int(record.get("epochs_run") or 0) if record.get("status") == "pruned" else None
-            _train(config, seed, new_dir, config_id=config_id, num_threads=threads, stop_after=stop)
+            _train(config, seed, new_dir, config_id=config_id, num_threads=threads, stop_after=stop, progress=progress)
             deviations[seed], n = compare_runs(record_dir, new_dir, seed=seed)
             compared += n
             if deviations[seed].relative > tolerance and threads is None:
@@ -248,7 +248,7 @@ def reproduce_config(
             for seed in chosen:
                 if progress:
                     progress(f"seed {seed}: training (1 of 1)")
-                _train(config, seed, work / f"seed={seed}", num_threads=threads)
+                _train(config, seed, work / f"seed={seed}", num_threads=threads, progress=progress)
                 deviations[seed], n = compare_runs(against, work / f"seed={seed}", seed=seed)
                 compared += n
                 if deviations[seed].relative > tolerance and threads is None:
@@ -261,7 +261,7 @@ def reproduce_config(
                 for i, run_dir in enumerate(runs, start=1):
                     if progress:
                         progress(f"seed {seed}: training run {i} of 2")
-                    _train(config, seed, run_dir, num_threads=num_threads)
+                    _train(config, seed, run_dir, num_threads=num_threads, progress=progress)
                 deviations[seed], n = compare_runs(runs[0], runs[1], seed=seed)
                 compared += n
             source = f"{config_path}, trained twice"
@@ -328,14 +328,27 @@ def relative_deviation(a: float, b: float) -> float:
 
 
 def _train(config: Any, seed: int, out_dir: Path, *, config_id: str = "run", num_threads: int | None,
-           stop_after: int | None = None) -> None:
-    """``run_trial`` without checkpoints; ``stop_after`` epochs ends it as pruned (as the search's pruner did)."""
+           stop_after: int | None = None, progress: Progress | None = None) -> None:
+    """``run_trial`` without checkpoints; ``stop_after`` epochs ends it as pruned (as the search's pruner did).
+
+    With ``progress``, each epoch's line (as ``tune-sched run`` prints it, indented) is passed to it.
+    """
+    from tune_sched.train.progress import EpochPrinter
     from tune_sched.train.trial import run_trial
 
-    hook = None
-    if stop_after is not None:
-        def hook(epoch: int, metrics: dict[str, float]) -> bool:
-            return epoch + 1 >= stop_after
+    printer = EpochPrinter(config, emit=progress, indent="  ") if progress else None
+
+    class Hook:  # a class, so that run_trial hands the printer its clock (EpochPrinter.use_clock)
+        def use_clock(self, clock: Any) -> None:
+            if printer is not None:
+                printer.use_clock(clock)
+
+        def __call__(self, epoch: int, metrics: dict[str, float]) -> bool:
+            if printer is not None:
+                printer(epoch, metrics)
+            return stop_after is not None and epoch + 1 >= stop_after
+
+    hook = Hook() if printer is not None or stop_after is not None else None
 
     run_trial(config, seed, out_dir, config_id=config_id, checkpoint=False, num_threads=num_threads, epoch_hook=hook)
 

@@ -109,7 +109,7 @@ def judge_divergence(
         >>> judge_divergence([0.9, 0.5], [0.8, 0.4], untrained_loss=1.0).diverged
         False
         >>> judge_divergence([841.0, 300.0, 2.0], [12.1, 90.0, 1.5], untrained_loss=1.0).reason
-        'train loss stayed above 100x its untrained level (1) for 2 epochs (epochs 0-1, peak 841)'
+        'train loss stayed above 100x its untrained level (1) for 2 epochs (epochs 1-2, peak 841)'
         >>> judge_divergence([1.0], [1.0], untrained_loss=1.0, untrained_metric=1.0, finished=True).kind
         'never_learned'
     """
@@ -119,7 +119,7 @@ def judge_divergence(
     for epoch, (loss, value) in enumerate(zip(epoch_losses, metric_values)):
         for name, x in (("train loss", loss), (metric, value)):
             if x is not None and not math.isfinite(x):
-                return DivergenceVerdict(True, "non_finite", epoch, f"{name} became {x} in epoch {epoch}")
+                return DivergenceVerdict(True, "non_finite", epoch, f"{name} became {x} in epoch {epoch + 1}")
         start = (epoch if start is None else start) if loss is not None and loss > limit else None
         if start is not None and epoch - start + 1 >= rule.patience:
             return _blew_up(epoch_losses, start, epoch, untrained_loss, rule)
@@ -133,7 +133,7 @@ def judge_divergence(
 def _blew_up(losses: Sequence[float | None], start: int, end: int, untrained: float,
              rule: DivergenceRule) -> DivergenceVerdict:
     peak = max(x for x in losses[start : end + 1] if x is not None)
-    span = f"epoch {start}" if start == end else f"epochs {start}-{end}"
+    span = f"epoch {start + 1}" if start == end else f"epochs {start + 1}-{end + 1}"  # counted from 1, as printed
     n = end - start + 1
     return DivergenceVerdict(True, "blew_up", end, f"train loss stayed above {rule.blowup_factor:g}x its untrained "
                              f"level ({untrained:.4g}) for {n} epoch{'s' if n > 1 else ''} ({span}, peak {peak:.4g})")

@@ -143,13 +143,16 @@ class EpochHook(pl.Callback):
 
     A stop asked at the last epoch (``max_epochs``), or at an epoch where the trainer stops anyway (early
     stopping), cuts nothing short: the run is not marked as stopped by the hook, so it stays ``completed``. With a
-    ``clock``, the time spent in the hook is excluded from the trial's training time.
+    ``clock``, the time spent in the hook is excluded from the trial's training time, and a hook with a
+    ``use_clock(clock)`` method (:class:`~tune_sched.train.progress.EpochPrinter`) is given it.
     """
 
     def __init__(self, hook: Callable[[int, dict[str, float]], bool], *, clock: TrialClock | None = None) -> None:
         self.hook = hook
         self.clock = clock
         self.stopped_by_hook = False
+        if clock is not None and callable(getattr(hook, "use_clock", None)):
+            hook.use_clock(clock)  # a printer shows the trial's own seconds, the ones its result reports
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}

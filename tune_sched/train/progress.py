@@ -9,7 +9,9 @@ Example output::
     completed: 8 epochs (32 steps) in 2.9 s; best val_loss 0.1204 at epoch 8, final 0.1204
     results in runs/tiny-seed0 (epochs.parquet, steps.parquet, result.json)
 
-``*`` marks a new best of the config's ``metric``.
+``*`` marks a new best of the config's ``metric``. Epochs count from 1 here, as everywhere a person reads them;
+the stored tables and result.json count from 0 (docs/results.md). The seconds of the epoch lines and of the
+summary are the same clock: the trial's own training time (``TrialResult.wall_time_s``).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import math
 import sys
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TextIO
@@ -32,13 +34,23 @@ class EpochPrinter:
     Args:
         config: the RunConfig being trained (its ``metric``, ``mode`` and ``trainer.max_epochs``).
         stream: where to print (default ``sys.stdout``, looked up at every print).
+        emit: called with each line instead of printing it (e.g. ``reproduce``'s progress callback).
+        indent: put in front of each epoch line.
     """
 
-    def __init__(self, config: Any, *, stream: TextIO | None = None) -> None:
+    def __init__(self, config: Any, *, stream: TextIO | None = None, emit: Callable[[str], Any] | None = None,
+                 indent: str = "") -> None:
         self.config = config
         self.stream = stream
+        self.emit = emit
+        self.indent = indent
         self.start = time.perf_counter()
+        self.clock: Any = None  # the trial's clock, once run_trial hands it over (see use_clock)
         self.best = math.nan
+
+    def use_clock(self, clock: Any) -> None:
+        """Show ``clock.elapsed`` (the trial's training time, what the summary's seconds are) on epoch lines."""
+        self.clock = clock
 
     def header(self, out: str | Path) -> str:
         """``training <task> on seed <n>: <optimizer> lr <lr>, <schedule>, <n> epochs -> <out>``."""
@@ -49,6 +61,15 @@ class EpochPrinter:
                 f"{schedule}, {config.trainer.max_epochs} epochs -> {out}")
 
     def __call__(self, epoch: int, metrics: dict[str, float]) -> bool:
+        line = self.line(epoch, metrics)
+        if self.emit is not None:
+            self.emit(line)
+        else:
+            print(line, file=self.stream or sys.stdout, flush=True)
+        return False
+
+    def line(self, epoch: int, metrics: dict[str, float]) -> str:
+        """``epoch 3/8  train_loss ...  (1.2 s)`` for the 0-based ``epoch`` (a new best is starred, and kept)."""
         width = len(str(self.config.trainer.max_epochs))
         parts = [f"epoch {epoch + 1:>{width}}/{self.config.trainer.max_epochs}"]
         for name in _shown(metrics, self.config.metric):
@@ -56,9 +77,9 @@ class EpochPrinter:
             if name == self.config.metric and self._improves(metrics[name]):
                 text += "*"
             parts.append(text)
-        parts.append(f"({time.perf_counter() - self.start:.1f} s)")
-        print("  ".join(parts), file=self.stream or sys.stdout, flush=True)
-        return False
+        seconds = self.clock.elapsed if self.clock is not None else time.perf_counter() - self.start
+        parts.append(f"({seconds:.1f} s)")
+        return self.indent + "  ".join(parts)
 
     def summary(self, result: Any, out: str | Path | None = None) -> str:
         """The closing lines: outcome, length, time, best and final metric, and where the files are."""
