@@ -328,7 +328,7 @@ def test_summary_of_a_small_space():
         "  optimizer                      categorical  {Adam, SGD}",
         "  optimizer.lr                   float        [0.0001, 0.01] log",
         "  lr_scheduler                   categorical  {StepLR, constant}",
-        "  lr_scheduler.StepLR.step_size  categorical  {2, 4}              if lr_scheduler=StepLR",
+        "  lr_scheduler.StepLR.step_size  categorical  {2, 4}  if lr_scheduler=StepLR",  # the last column unpadded
         "seeds: 0, 1, 2, 3 (4 runs per config)",
         "objective: min val_loss, scored across seeds",
         "algorithm: optuna; 10 configs x 4 seeds = 40 runs; at most 2 at once; up to 5 epochs per run",
@@ -364,3 +364,15 @@ def test_import_and_load_need_no_torch_optuna_or_ray():
         "assert not heavy, heavy\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[2])
+
+
+def test_validate_of_the_schedulers_space_pads_no_row_to_its_longest_value():
+    """Rows end where their text ends: only the categorical with every scheduler's name is long."""
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-m", "tune_sched.cli", "validate", "search_spaces/schedulers.yaml"],
+                          cwd=root, capture_output=True, text=True, check=True)
+    rows = [line for line in done.stdout.splitlines() if line.startswith("  ")]
+    assert rows and all(line == line.rstrip() for line in rows)
+    assert [line for line in rows if len(line) > 150] == [next(r for r in rows if r.split()[0] == "lr_scheduler")]
+    step_size = next(r for r in rows if r.split()[0] == "lr_scheduler.StepLR.step_size")
+    assert step_size.endswith("int          [3, 15]  if lr_scheduler=StepLR") and len(step_size) < 120

@@ -193,10 +193,10 @@ class SearchSpace:
         if dims:
             conditional = sum(1 for d in dims if d.condition)
             lines.append(f"search space: {len(dims)} dimensions ({conditional} conditional)")
-            rows = [(d.name, d.kind, d.detail, f"if {d.condition}" if d.condition else "") for d in dims]
-            widths = [max(len(row[i]) for row in rows) for i in range(3)]
-            for row in rows:
-                lines.append(("  " + "  ".join(c.ljust(w) for c, w in zip(row, widths)) + "  " + row[3]).rstrip())
+            rows = [(d.name, d.kind, d.detail + (f"  if {d.condition}" if d.condition else "")) for d in dims]
+            widths = [max(len(row[i]) for row in rows) for i in range(2)]
+            for name, kind, detail in rows:  # the last column is not padded (a long one would pad every row)
+                lines.append(f"  {name.ljust(widths[0])}  {kind.ljust(widths[1])}  {detail}")
         else:
             lines.append("search space: no dimensions (every sample is the same config)")
         s = self.settings

@@ -35,7 +35,7 @@ def top_configs_text(trials: Any, *, mode: str, metric: str, top: int = 5, steps
         return note
     ranked = rank_configs(frame, mode=mode, **weights)
     lines = [f"top configs by robust score ({metric}, {mode}; lower rank is better):",
-             f"{'rank':>4}  {'config id':<14} {'score':>10} {'iqm':>10} {'diverged':>8}  config"]
+             f"{'rank':>4}  {'config':<14} {'score':>10} {'iqm':>10} {'diverged':>8}  settings"]  # one name a column
     configs = frame.drop_duplicates("config_id").set_index("config_id")["config_json"].to_dict()
     for rank, row in enumerate(ranked.head(top).itertuples(), start=1):
         lines.append(f"{rank:>4}  {row.config_id:<14} {_fmt(row.score):>10} {_fmt(getattr(row, 'iqm', math.nan)):>10} "
