@@ -174,14 +174,31 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else analysis.path
     report = write_report(analysis, out, top=min(args.top, 3))
     table = write_analysis_table(analysis, out)
+    width = None if args.wide else ANALYZE_WIDTH
     print(format_ranking(analysis, top=args.top, params=[p for p in report.importance["param"]
-                                                         if p.startswith("cfg.")] or None))
+                                                         if p.startswith("cfg.")] or None, width=width))
     print()
-    print(report.verdict.replace("**", "").replace("`", ""))
+    print(_wrap_prose(report.verdict.replace("**", "").replace("`", ""), width))
     print()
-    print(format_arm_section(analysis).replace("`", ""))
+    print(_wrap_prose(format_arm_section(analysis).replace("`", ""), width))
     print(f"\nwrote {table}, {report.path} ({len(report.figures)} figures)")
+    print(f"next: tune-sched export {args.experiment} --out best.yaml   (the best config as a run config)")
+    print(f"next: read {report.path}   (the ranking, the verdict, {len(report.figures)} figures)")
     return 0
+
+
+ANALYZE_WIDTH = 100
+"""The columns ``analyze`` fits its output in (``--wide``: no limit)."""
+
+
+def _wrap_prose(text: str, width: int | None) -> str:
+    """Lines of prose longer than ``width`` wrapped at spaces; table rows (two spaces between columns) kept."""
+    import textwrap
+
+    if width is None:
+        return text
+    return "\n".join(textwrap.fill(line, width, break_long_words=False, break_on_hyphens=False)
+                     if len(line) > width and "  " not in line.strip() else line for line in text.splitlines())
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -262,6 +279,8 @@ def _add_arguments(name: str, p: argparse.ArgumentParser) -> None:
         p.add_argument("experiment", help="experiment directory (made by 'tune-sched search')")
         p.add_argument("--out", help="where to write analysis.parquet, report.md, figures/ (default: the experiment)")
         p.add_argument("--top", type=int, default=10, help="configs in the printed table (default 10)")
+        p.add_argument("--wide", action="store_true",
+                       help="every column of the ranking and unwrapped text (default: fit 100 columns)")
     elif name == "export":
         p.add_argument("experiment", help="experiment directory")
         p.add_argument("--rank", type=int, help="the config's rank in 'tune-sched analyze' (default 1, the best)")

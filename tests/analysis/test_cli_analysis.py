@@ -41,7 +41,9 @@ def test_analyze_writes_the_table_report_and_figures_without_torch_or_ray(experi
     assert lines[2].split()[:2] == ["1", "steady"]
     assert "(3 more configs; all of them are in analysis.parquet)" in lines
     assert any(line.startswith("Best config: steady (rank 1 of 5)") for line in lines)
-    assert lines[-2].startswith(f"wrote {out / 'analysis.parquet'}, {out / 'report.md'} (5 figures)")
+    assert lines[-4].startswith(f"wrote {out / 'analysis.parquet'}, {out / 'report.md'} (5 figures)")
+    assert lines[-3:-1] == [f"next: tune-sched export {experiment} --out best.yaml   (the best config as a run config)",
+                            f"next: read {out / 'report.md'}   (the ranking, the verdict, 5 figures)"]
     table = pq.read_table(out / "analysis.parquet").to_pandas()
     assert table["config_id"].tolist()[0] == "steady" and len(table) == 5
     assert (out / "report.md").read_text().startswith("# Analysis of experiment `main`")
@@ -140,3 +142,18 @@ def test_compare_two_run_configs_prints_each_epoch_as_run_does(tmp_path):
     assert lines[1].startswith("  epoch 1/2  train_loss ") and lines[1].endswith(" s)")
     assert lines[2].startswith("  epoch 2/2  ")
     assert sum(line.startswith("  epoch ") for line in lines) == 8  # 2 arms x 2 seeds x 2 epochs
+
+
+def test_analyze_fits_100_columns_and_wide_shows_what_it_leaves_out(experiment, tmp_path):
+    narrow = _cli("analyze", experiment, "--out", tmp_path / "a")
+    wide = _cli("analyze", experiment, "--out", tmp_path / "b", "--wide")
+    assert narrow.returncode == wide.returncode == 0, narrow.stderr + wide.stderr
+    ranking = narrow.stdout.split("\n\n")[0].splitlines()
+    assert max(len(line) for line in ranking) <= 100, "\n".join(ranking)
+    assert "left out to fit 100 columns: std, spike var, spike cost" in " ".join(ranking)
+    prose = [line for line in narrow.stdout.splitlines() if line.startswith("Best config:")]
+    assert prose and len(prose[0]) <= 100  # the verdict wrapped at spaces
+    header = wide.stdout.splitlines()[0]
+    assert all(name in header for name in ("std", "spike var", "spike cost", "notes")) and len(header) > 100
+    assert "left out" not in wide.stdout
+    assert any(len(line) > 100 and line.startswith("Best config:") for line in wide.stdout.splitlines())

@@ -66,3 +66,17 @@ def test_the_full_ranking_notes_pruned_and_failed_seeds(analysis):
 def test_markdown_ranking_has_one_row_per_config(analysis):
     text = format_ranking(analysis, top=None, markdown=True, max_params=None)
     assert sum(line.startswith("| ") for line in text.splitlines()) == 1 + len(analysis.ranking)
+
+
+@pytest.mark.parametrize("width", [80, 100])
+def test_a_width_keeps_whole_columns_that_fit_and_names_the_rest(analysis, width):
+    text = format_ranking(analysis, top=None, width=width)
+    assert max(len(line) for line in text.splitlines()) <= width
+    header = [h.strip() for h in text.splitlines()[0].split("  ") if h.strip()]
+    full = format_ranking(analysis, top=None).splitlines()[0]
+    everything = [h.strip() for h in full.split("  ") if h.strip()]
+    assert {"rank", "config", "score", "IQM val_loss", "diverged"} <= set(header)
+    assert header == [h for h in everything if h in header]  # whole columns, in the full table's order
+    left = " ".join(text.split("(left out to fit", 1)[1].split())
+    assert "std, spike var, spike cost" in left and "--wide shows them" in left
+    assert all(name in full for name in ("std", "spike var", "spike cost"))

@@ -37,6 +37,7 @@ def format_ranking(
     params: Sequence[str] | None = None,
     max_params: int | None = 6,
     markdown: bool = False,
+    width: int | None = None,
 ) -> str:
     """The ranking table of an analysed experiment.
 
@@ -46,6 +47,9 @@ def format_ranking(
         params: the parameter columns to show, in this order (default: ``analysis.params``).
         max_params: show at most this many parameter columns (None: all).
         markdown: a Markdown table instead of aligned text.
+        width: fit the text table in this many columns: rank, config, score, IQM and diverged always show; the
+            others join while they fit, in this order: worst, spikes, pareto, the arm columns, notes, the
+            parameters, std, spike var, spike cost. A last line names the columns left out (None: all show).
 
     Returns:
         The table as one string (no trailing newline).
@@ -70,7 +74,15 @@ def format_ranking(
         if any(notes):
             cells.append(note)
         rows.append(cells)
+    left_out: list[str] = []
+    if width is not None and not markdown:
+        headers, rows, left_out = _fit(headers, rows, width)
     text = format_table(headers, rows, markdown=markdown)
+    if left_out:
+        import textwrap
+
+        text += "\n" + textwrap.fill(f"(left out to fit {width} columns: {', '.join(left_out)}; --wide shows them)",
+                                     width)
     if len(shown) < len(ranking):
         more = len(ranking) - len(shown)
         text += f"\n({more} more config{'s' if more > 1 else ''}; all of them are in analysis.parquet)"
@@ -110,6 +122,31 @@ def format_value(value: Any) -> str:
     if isinstance(value, (list, dict)):
         return json.dumps(value)
     return str(value)
+
+
+_ALWAYS = 5  # rank, config, score, IQM, diverged: the first columns of the fitted table
+_LAST = ("std", "spike var", "spike cost")  # the columns a narrow table gives up first
+
+
+def _fit(headers: list[str], rows: list[list[Any]], width: int) -> tuple[list[str], list[list[Any]], list[str]]:
+    """The columns of the table that fit ``width`` (see :func:`format_ranking`), and the headers left out."""
+    stats = dict.fromkeys(["rank", "config", "score", headers[3], "diverged"])
+    order = list(stats) + [h for h in ("worst", "spikes", "pareto", *FAMILY_COLUMNS, "notes") if h in headers]
+    order += [h for h in headers if h not in order and h not in _LAST] + [h for h in _LAST if h in headers]
+    kept = order[:_ALWAYS]
+    for header in order[_ALWAYS:]:
+        trial = [h for h in headers if h in kept or h == header]
+        if _width(trial, headers, rows) <= width:
+            kept = trial
+    index = [headers.index(h) for h in headers if h in kept]
+    return ([headers[i] for i in index], [[row[i] for i in index] for row in rows],
+            [h for h in headers if h not in kept])
+
+
+def _width(kept: list[str], headers: list[str], rows: list[list[Any]]) -> int:
+    index = [headers.index(h) for h in kept]
+    table = format_table([headers[i] for i in index], [[row[i] for i in index] for row in rows])
+    return max(len(line) for line in table.splitlines())
 
 
 def _notes(row: pd.Series) -> str:
