@@ -29,13 +29,17 @@ _EXPORTS = {
     "run_seeds": "tune_sched.train.lockstep",
     "TrialResult": "tune_sched.train.trial",
     "UsageError": "tune_sched.errors",
+    "analyze": "tune_sched.api",
+    "Analysis": "tune_sched.api",
+    "Experiment": "tune_sched.api",
+    "SearchInterrupted": "tune_sched.api",
 }
 
-__all__ = sorted(_EXPORTS) + ["__version__", "losses", "analysis"]
+__all__ = sorted(_EXPORTS) + ["__version__", "losses", "analysis", "search"]
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("losses", "analysis"):
+    if name in ("losses", "analysis", "search"):  # search: the package, callable as tune_sched.api.search
         return importlib.import_module(f"tune_sched.{name}")
     if name in _EXPORTS:
         value = getattr(importlib.import_module(_EXPORTS[name]), name)

@@ -137,13 +137,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    from tune_sched.config.space import load_search_space
-    from tune_sched.search.driver import run_search
+    from tune_sched.api import search
 
-    space = load_search_space(args.space).with_overrides(
-        num_samples=args.num_samples, seeds=args.seeds, max_epochs=args.max_epochs,
-        max_concurrent=args.max_concurrent, cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
-    )
     terminated: list[int] = []
 
     def on_sigterm(signum: int, frame: Any) -> None:
@@ -152,10 +147,12 @@ def cmd_search(args: argparse.Namespace) -> int:
 
     previous = signal.signal(signal.SIGTERM, on_sigterm)
     try:
-        run_search(space, name=args.name, storage=args.storage, resume=args.resume, address=args.address,
-                   space_name=Path(args.space).stem)
+        search(args.space, name=args.name, storage=args.storage, num_samples=args.num_samples, seeds=args.seeds,
+               max_epochs=args.max_epochs, max_concurrent=args.max_concurrent, cpus_per_trial=args.cpus_per_trial,
+               gpus_per_trial=args.gpus_per_trial, address=args.address, resume=args.resume)
     except KeyboardInterrupt as err:
-        print(f"\n{err}" if str(err) else "\ninterrupted", file=sys.stderr)
+        message = getattr(err, "command", str(err))  # the shell's resume command, not the Python call
+        print(f"\n{message}" if message else "\ninterrupted", file=sys.stderr)
         return 128 + signal.SIGTERM if terminated else 130
     finally:
         signal.signal(signal.SIGTERM, previous)
@@ -164,16 +161,17 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 def cmd_analyze(args: argparse.Namespace) -> int:
     from tune_sched.analysis.arm_table import format_arm_section
-    from tune_sched.analysis.experiment_analysis import analyze_experiment, write_analysis_table
+    from tune_sched.analysis.experiment_analysis import ANALYSIS_FILE
     from tune_sched.analysis.ranking_table import format_ranking
-    from tune_sched.analysis.report import write_report
+    from tune_sched.api import analyze
 
     if args.top < 1:
         raise UsageError(f"must be at least 1, but got {args.top}", path="--top", fix="e.g. --top 10")
-    analysis = analyze_experiment(args.experiment)
+    analyzed = analyze(args.experiment)
+    analysis = analyzed.details
     out = Path(args.out) if args.out else analysis.path
-    report = write_report(analysis, out, top=min(args.top, 3))
-    table = write_analysis_table(analysis, out)
+    report = analyzed.report(out, top=min(args.top, 3))
+    table = out / ANALYSIS_FILE
     width = None if args.wide else ANALYZE_WIDTH
     print(format_ranking(analysis, top=args.top, params=[p for p in report.importance["param"]
                                                          if p.startswith("cfg.")] or None, width=width))
