@@ -62,6 +62,12 @@ def test_run_configs_and_search_spaces_live_apart():
     assert all(is_search_space(read_yaml(p)) for p in (ROOT / "search_spaces").glob("*.yaml"))
 
 
+def test_every_config_the_readme_names_exists():
+    named = set(re.findall(r"(?:run_configs|search_spaces)/[\w.-]+\.yaml", (ROOT / "README.md").read_text()))
+    assert "run_configs/champion_beta090.yaml" in named
+    assert [name for name in sorted(named) if not (ROOT / name).exists()] == []
+
+
 def test_the_loss_protocol_example_trains_with_a_moving_loss_schedule(tmp_path, monkeypatch):
     (code,) = blocks("loss_protocol.md", "python")
     (config_text,) = blocks("loss_protocol.md", "yaml")
