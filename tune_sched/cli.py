@@ -178,7 +178,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     print()
     print(_wrap_prose(report.verdict.replace("**", "").replace("`", ""), width))
     print()
-    print(_wrap_prose(format_arm_section(analysis).replace("`", ""), width))
+    print(_wrap_prose(format_arm_section(analysis, width=width).replace("`", ""), width))
     print(f"\nwrote {table}, {report.path} ({len(report.figures)} figures)")
     print(f"next: tune-sched export {args.experiment} --out best.yaml   (the best config as a run config)")
     print(f"next: read {report.path}   (the ranking, the verdict, {len(report.figures)} figures)")

@@ -108,7 +108,7 @@ def test_arm_numbers_on_a_real_experiment(analysis):
 
 def test_the_section_reads(analysis):
     text = format_arm_section(analysis, markdown=True, n_boot=200)
-    assert text.startswith("| grouping | arm | configs | runs | spike rate | episodes per run | IQM val_loss |")
+    assert text.startswith("| grouping | arm | configs | runs | spike rate | episodes/run | IQM val_loss |")
     assert "against" in text and "with a constant LR" in text and "configs resampled" in text
     assert "StepLR changed the LR in every one of its 3 runs." in text
     # spiky is steady with a MultiStepLR: their runs on one seed are twins; decay differs in more than its arm
@@ -170,3 +170,14 @@ def test_interval_of_one_config_resamples_its_runs():
     lo, hi = _config_bootstrap(np.array(["a", "a", "b", "b"]), np.array([0.0, 0.0, 1.0, 1.0]), np.mean, 500, 0)
     assert (lo, hi) == (0.0, 1.0)
     assert isinstance(pd.Series([lo]).iloc[0], float)
+
+
+def test_the_text_section_fits_a_width_and_names_what_it_left_out(analysis):
+    wide = format_arm_section(analysis, n_boot=200)
+    narrow = format_arm_section(analysis, n_boot=200, width=100)
+    tables = narrow.rsplit("\n\n", 1)[0].splitlines()  # one table per grouping, then the sentences
+    assert [line for line in tables if line.startswith("arms by ")] == [
+        f"arms by {g} (95% intervals in brackets):" for g in ("lr_scheduler", "optimizer", "loss_scheduler")]
+    assert max(len(line) for line in tables if not line.startswith("(left out")) <= 100, narrow
+    assert "(left out to fit 100 columns: configs" in narrow and "--wide shows them" in narrow
+    assert "configs" in wide.splitlines()[1] and "left out" not in wide

@@ -243,12 +243,16 @@ def _inaction(arm: pd.Series) -> str:
 
 
 def format_arm_section(analysis: ExperimentAnalysis, *, markdown: bool = False, n_boot: int = _N_BOOT,
-                       seed: int = 0) -> str:
-    """The arm table (one row per arm, intervals in brackets) followed by the sentences; empty without arms."""
+                       seed: int = 0, width: int | None = None) -> str:
+    """The arm table (one row per arm, intervals in brackets) followed by the sentences; empty without arms.
+
+    With ``width``, a text table wider than that leaves out, in this order, the configs, runs and LR-changed
+    columns (the runs are the denominators of the rates; the sentences say whether the LR changed) and says so.
+    """
     table = arm_table(analysis, n_boot=n_boot, seed=seed)
     if table.empty:
         return ""
-    headers = ["grouping", "arm", "configs", "runs", "spike rate", "episodes per run", f"IQM {analysis.metric}",
+    headers = ["grouping", "arm", "configs", "runs", "spike rate", "episodes/run", f"IQM {analysis.metric}",
                "diverged", "LR changed"]
     rows = []
     for _, a in table.iterrows():
@@ -258,8 +262,27 @@ def format_arm_section(analysis: ExperimentAnalysis, *, markdown: bool = False, 
                      f"{_num(a['iqm'])} {_interval(a['iqm_lo'], a['iqm_hi'])}",
                      f"{a['n_diverged']}/{a['n_runs']} {_interval(a['divergence_lo'], a['divergence_hi'])}",
                      f"{a['lr_changed']}/{a['lr_known']}" if a["lr_known"] else "-"])
-    return format_table(headers, rows, markdown=markdown) + "\n\n" + " ".join(arm_sentences(
-        analysis, table, n_boot=n_boot, seed=seed))
+    sentences = " ".join(arm_sentences(analysis, table, n_boot=n_boot, seed=seed))
+    if markdown:
+        return format_table(headers, rows, markdown=True) + "\n\n" + sentences
+    # text: one small table per grouping under its own title, instead of a grouping column
+    groups = {str(g): [row[1:] for row in rows if row[0] == g] for g in dict.fromkeys(r[0] for r in rows)}
+    headers, left_out = headers[1:], []
+    for name in ("configs", "runs", "LR changed"):
+        if width is None or max(_text_width(headers, g) for g in groups.values()) <= width:
+            break
+        i = headers.index(name)
+        headers, groups = headers[:i] + headers[i + 1:], {k: [r[:i] + r[i + 1:] for r in g] for k, g in groups.items()}
+        left_out.append(name)
+    text = "\n\n".join(f"arms by {grouping} (95% intervals in brackets):\n{format_table(headers, group)}"
+                        for grouping, group in groups.items())
+    if left_out:
+        text += f"\n(left out to fit {width} columns: {', '.join(left_out)}; --wide shows them)"
+    return text + "\n\n" + sentences
+
+
+def _text_width(headers: list[str], rows: list[list[Any]]) -> int:
+    return max(len(line) for line in format_table(headers, rows).splitlines())
 
 
 def _arm_name(grouping: str, arm: str) -> str:
@@ -274,7 +297,10 @@ def _episodes(arm: pd.Series) -> str:
 
 
 def _interval(lo: float, hi: float) -> str:
-    return f"[{_num(lo)}, {_num(hi)}]" if math.isfinite(lo) and math.isfinite(hi) else "[-]"
+    """``[lo, hi]`` to three significant digits (an interval's ends carry less precision than its centre)."""
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return "[-]"
+    return f"[{float(lo):.3g}, {float(hi):.3g}]"
 
 
 def _num(value: Any) -> str:

@@ -48,8 +48,8 @@ def format_ranking(
         max_params: show at most this many parameter columns (None: all).
         markdown: a Markdown table instead of aligned text.
         width: fit the text table in this many columns: rank, config, score, IQM and diverged always show; the
-            others join while they fit, in this order: worst, spikes, pareto, the arm columns, notes, the
-            parameters, std, spike var, spike cost. A last line names the columns left out (None: all show).
+            others join while they fit, in this order: the arm columns whose values differ between the configs,
+            worst, spikes, pareto, the other arm columns, notes, the parameters, std, spike var, spike cost. A last line names the columns left out (None: all show).
 
     Returns:
         The table as one string (no trailing newline).
@@ -131,7 +131,9 @@ _LAST = ("std", "spike var", "spike cost")  # the columns a narrow table gives u
 def _fit(headers: list[str], rows: list[list[Any]], width: int) -> tuple[list[str], list[list[Any]], list[str]]:
     """The columns of the table that fit ``width`` (see :func:`format_ranking`), and the headers left out."""
     stats = dict.fromkeys(["rank", "config", "score", headers[3], "diverged"])
-    order = list(stats) + [h for h in ("worst", "spikes", "pareto", *FAMILY_COLUMNS, "notes") if h in headers]
+    varying = [h for h in FAMILY_COLUMNS if h in headers and len({str(r[headers.index(h)]) for r in rows}) > 1]
+    order = list(stats) + varying  # the arms the configs differ in come first: they name what was compared
+    order += [h for h in ("worst", "spikes", "pareto", *FAMILY_COLUMNS, "notes") if h in headers and h not in order]
     order += [h for h in headers if h not in order and h not in _LAST] + [h for h in _LAST if h in headers]
     kept = order[:_ALWAYS]
     for header in order[_ALWAYS:]:
