@@ -169,13 +169,16 @@ class TableReader(threading.Thread):
     def run(self) -> None:
         import json
 
+        import pyarrow as pa
         import pyarrow.parquet as pq
 
         while not self._done.wait(0.05):
             for path in sorted(self.experiment.glob("trials/*/seed=*/*")):
                 try:
                     if path.suffix == ".parquet":
-                        pq.read_table(path)
+                        # one open, one read: pq.read_table(path) stats the path and opens it separately, so a
+                        # file renamed into place between the two reads the new file with the old one's size
+                        pq.read_table(pa.BufferReader(path.read_bytes()))
                     elif path.suffix == ".json":
                         json.loads(path.read_text())
                     else:

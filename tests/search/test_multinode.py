@@ -42,6 +42,14 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _node_ports() -> list[str]:
+    """Free ports for a node's own servers: their defaults (the dashboard agent's 52365, ...) collide with any
+    other Ray on the machine, such as the test session's, and a node whose agent cannot bind never joins."""
+    names = ("node-manager-port", "object-manager-port", "dashboard-agent-listen-port", "dashboard-agent-grpc-port",
+             "runtime-env-agent-port", "metrics-export-port")
+    return [f"--{name}={_free_port()}" for name in names]
+
+
 def _kill_marked(marker: str) -> None:
     """SIGKILL every process whose command line contains ``marker`` (this cluster's own temp dir)."""
     for pid in os.listdir("/proc"):
@@ -84,7 +92,8 @@ class Cluster:
     def start_head(self) -> None:
         self.procs.append(subprocess.Popen(
             [str(BIN / "ray"), "start", "--head", "--num-cpus=0", f"--port={self.port}", "--include-dashboard=false",
-             f"--temp-dir={self.temp}/head", "--disable-usage-stats", "--block"],
+             f"--temp-dir={self.temp}/head", "--disable-usage-stats", "--block",
+             f"--ray-client-server-port={_free_port()}", *_node_ports()],
             env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True))
 
     def start_worker(self) -> None:
@@ -92,7 +101,7 @@ class Cluster:
         work.mkdir()
         script = (f"mount --make-rprivate / && mount -t tmpfs tmpfs {self.private} && mount -t tmpfs tmpfs {work} "
                   f"&& exec {BIN / 'ray'} start --address={self.address} --num-cpus=1 "
-                  f"--temp-dir={self.temp}/worker --disable-usage-stats --block")
+                  f"--temp-dir={self.temp}/worker --disable-usage-stats --block {' '.join(_node_ports())}")
         env = {**self.env, "TMPDIR": str(work), "TUNE_SCHED_FORKSERVER": "0",
                "TUNE_SCHED_CACHE": str(work / "cache")}
         self.procs.append(subprocess.Popen(["unshare", "-m", "sh", "-c", script], env=env,
