@@ -77,3 +77,37 @@ def test_nothing_survives_a_sigkilled_driver(tmp_path):
                  what=f"the killed search's processes to exit: {_still_running(started)}")
     finally:
         _kill_all(started)
+
+
+def test_the_watchdog_ends_what_a_killed_process_started_and_nothing_older(tmp_path):
+    """A Python (as a notebook kernel would be) with a child of its own, then a watched block that starts another,
+    is SIGKILLed: the watchdog ends the child started in the block and leaves the older one running."""
+    import subprocess
+    import sys
+
+    code = ("import os, signal, subprocess, sys, time\n"
+            "from tune_sched.search.watchdog import watchdog\n"
+            "quiet = dict(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)\n"
+            "old = subprocess.Popen(['sleep', '60'], **quiet)\n"
+            "with watchdog():\n"
+            "    new = subprocess.Popen(['sleep', '60'], **quiet)\n"
+            "    print(old.pid, new.pid, flush=True)\n"
+            "    time.sleep(1.5)\n"
+            "    os.kill(os.getpid(), signal.SIGKILL)\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])})
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    old, new = (int(p) for p in proc.stdout.split())
+    started = {pid: _stat_start(pid) for pid in (old, new)}
+    try:
+        wait_for(lambda: new not in _still_running(started), timeout=20, interval=0.2, what="the watched child to end")
+        assert old in _still_running(started), "the older child was ended too"
+    finally:
+        _kill_all(started)
+
+
+def _stat_start(pid: int) -> str:
+    from tune_sched.search.watchdog import _stat
+
+    stat = _stat(pid)
+    return stat[1] if stat else ""

@@ -56,7 +56,8 @@ def descendants(root: int) -> dict[int, str]:
 
 @contextlib.contextmanager
 def watchdog() -> Iterator[None]:
-    """Watch this process's descendants while the block runs; if this process is killed, the watchdog ends them.
+    """Watch the processes this one starts (directly or not) while the block runs; if this process is killed, the
+    watchdog ends them. Processes that were already running when the block began are left alone.
 
     Leaving the block normally (or by an exception) tells the watchdog ``done``: it exits and kills nothing. A
     no-op where ``/proc`` is missing (not Linux).
@@ -64,6 +65,7 @@ def watchdog() -> Iterator[None]:
     if not os.path.isdir("/proc/self/task"):
         yield
         return
+    before = descendants(os.getpid())  # a notebook's own children, started before the search, are not its to end
     proc = subprocess.Popen([sys.executable, "-m", "tune_sched.search.watchdog"], stdin=subprocess.PIPE,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True, start_new_session=True)
     assert proc.stdin is not None
@@ -71,7 +73,8 @@ def watchdog() -> Iterator[None]:
 
     def tell() -> None:
         while True:
-            new = {p: s for p, s in descendants(os.getpid()).items() if told.get(p) != s and p != proc.pid}
+            new = {p: s for p, s in descendants(os.getpid()).items()
+                   if told.get(p) != s and before.get(p) != s and p != proc.pid}
             try:
                 pipe.write("".join(f"{p} {s}\n" for p, s in new.items()))
                 pipe.flush()
