@@ -20,7 +20,7 @@ def run_script(name: str, *args: str) -> subprocess.CompletedProcess:
 
 def test_bench_overhead_runs_the_bare_loop_and_the_search_on_the_same_configs(tmp_path):
     out = tmp_path / "overhead.json"
-    done = run_script("bench_overhead.py", "--configs", "1", "--seeds", "1", "--epochs", "3", "--repeats", "1",
+    done = run_script("bench_overhead.py", "--configs", "1", "--seeds", "1", "--epochs", "8", "--repeats", "1",
                       "--methods", "bare,search", "--work", str(tmp_path / "work"), "--json", str(out))
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     data = json.loads(out.read_text())
