@@ -194,6 +194,22 @@ class TableReader(threading.Thread):
         self.join()
 
 
+def train_configs(ctx: Any, configs: dict[str, dict[str, Any]]) -> tuple[dict[str, float], dict[str, Any]]:
+    """Each config trained to its end by a ``ConfigRunner`` (what a Tune trial does, without Ray): its last
+    result's score and its seed aggregate's spike counts, by config id."""
+    from tune_sched.search.config_runner import ConfigRunner
+
+    final, spikes = {}, {}
+    for config_id, config in configs.items():
+        runner = ConfigRunner(ctx, {"run_config": config}, config_id)
+        report = runner.step()
+        while not report.get("done"):
+            report = runner.step()
+        runner.finish()
+        final[config_id], spikes[config_id] = report["score"], runner.aggregate.spikes
+    return final, spikes
+
+
 # -- the command line in a subprocess ------------------------------------------------------------------------------
 def cli_env(**extra: str) -> dict[str, str]:
     """The environment for a ``tune-sched`` subprocess: the repository importable, one torch thread."""

@@ -77,7 +77,8 @@ def test_a_real_search_trial_and_analyze_give_every_config_the_same_score(tmp_pa
     """Two configs on the tiny task, 3 seeds, 3 epochs, run as the search runs a trial; then ``analyze``."""
     from tune_sched.analysis.experiment_analysis import analyze_experiment
     from tune_sched.results.experiment import create_experiment, gather_experiment
-    from tune_sched.search.config_runner import ConfigRunner, SearchContext
+    from tests.search.experiments import train_configs
+    from tune_sched.search.config_runner import SearchContext
     from tune_sched.search.summary import top_configs_text
 
     base = {"task": "tiny", "trainer": {"max_epochs": 3, "batch_size": 8}}
@@ -89,14 +90,7 @@ def test_a_real_search_trial_and_analyze_give_every_config_the_same_score(tmp_pa
     exp = create_experiment(tmp_path / "exp", space_source={"task": "tiny"}, metric="val_loss", mode="min",
                             seeds=[0, 1, 2])
     ctx = SearchContext(experiment_dir=str(exp), seeds=(0, 1, 2), metric="val_loss", mode="min", threads=1)
-    final, spikes = {}, {}
-    for config_id, config in configs.items():
-        runner = ConfigRunner(ctx, {"run_config": config}, config_id)
-        report = runner.step()
-        while not report.get("done"):
-            report = runner.step()
-        runner.finish()
-        final[config_id], spikes[config_id] = report["score"], runner.aggregate.spikes
+    final, spikes = train_configs(ctx, configs)
     assert sum(spikes["spiky"].values()) > 0 and sum(spikes["steady"].values()) == 0
 
     analysis = analyze_experiment(exp, n_boot=20)

@@ -7,13 +7,14 @@ from dataclasses import asdict
 
 import pytest
 
+from tests.search.experiments import train_configs
 from tune_sched.analysis.experiment_analysis import analyze_experiment
 from tune_sched.analysis.export import export_config
 from tune_sched.analysis.score import ScoreSettings, rank_configs
 from tune_sched.config.space import SearchSpace
 from tune_sched.errors import UsageError
 from tune_sched.results.experiment import create_experiment, gather_experiment, read_manifest
-from tune_sched.search.config_runner import ConfigRunner, SearchContext
+from tune_sched.search.config_runner import SearchContext
 from tune_sched.search.summary import top_configs_text
 
 BASE = {"task": "tiny", "trainer": {"max_epochs": 3, "batch_size": 8}}
@@ -49,14 +50,7 @@ def test_search_analyze_and_export_use_the_spaces_settings(tmp_path):
     assert read_manifest(exp)["settings"] == space.judging()
     ctx = SearchContext(experiment_dir=str(exp), seeds=space.seeds, metric="val_loss", mode="min", threads=1,
                         **space.judging())
-    final, spikes = {}, {}
-    for config_id, config in CONFIGS.items():
-        runner = ConfigRunner(ctx, {"run_config": config}, config_id)
-        report = runner.step()
-        while not report.get("done"):
-            report = runner.step()
-        runner.finish()
-        final[config_id], spikes[config_id] = report["score"], runner.aggregate.spikes
+    final, spikes = train_configs(ctx, CONFIGS)
 
     analysis = analyze_experiment(exp)
     assert analysis.score == space.score and analysis.spikes == space.spikes
