@@ -94,7 +94,7 @@ def plain_fit(config: dict[str, Any], seed: int, *, callbacks: Sequence[Any] = (
     import pytorch_lightning as pl
     import torch
 
-    from tune_sched.build.lightning import configure_optimizers
+    from tune_sched.optim.lightning import configure_optimizers
     from tune_sched.config.run_config import RunConfig
     from tune_sched.train.modules import build_module
 

@@ -1,4 +1,4 @@
-"""Regenerate tune_sched/build/torch_signatures.json from the installed torch.
+"""Regenerate tune_sched/optim/torch_signatures.json from the installed torch.
 
 Run it after upgrading torch, then commit the JSON:
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from tune_sched.build._torch_snapshot import SNAPSHOT_PATH, live_signatures, read_snapshot, render
+from tune_sched.optim._torch_snapshot import SNAPSHOT_PATH, live_signatures, read_snapshot, render
 
 
 def main(argv: list[str] | None = None) -> int:

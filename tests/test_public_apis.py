@@ -84,7 +84,7 @@ def test_the_scan_finds_private_uses(source, expected):
 
 def test_the_scan_leaves_public_and_own_names_alone():
     source = ("from __future__ import annotations\nimport os\nfrom ray import tune\n"
-              "from tune_sched.config._check import join\n"
+              "from tune_sched.core.checks import join\n"
               "class A:\n    def __init__(self):\n        self._stream = None\n    def f(self):\n"
               "        return self._stream, load_run_config, coerce_run_config, _check_run_configs\n"
               "tune.Tuner.restore(path, trainable=t).get_results().num_errors\nos._exit(0)\nx.__dict__\n"

@@ -11,12 +11,12 @@ from typing import Any
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "build_optimizer": "tune_sched.build.optimizers",
-    "build_lr_scheduler": "tune_sched.build.lr_schedulers",
-    "configure_optimizers": "tune_sched.build.lightning",
-    "list_optimizers": "tune_sched.build.registry",
-    "list_lr_schedulers": "tune_sched.build.registry",
-    "expected_lr_change": "tune_sched.build.liveness",
+    "build_optimizer": "tune_sched.optim.optimizers",
+    "build_lr_scheduler": "tune_sched.optim.lr_schedulers",
+    "configure_optimizers": "tune_sched.optim.lightning",
+    "list_optimizers": "tune_sched.optim.registry",
+    "list_lr_schedulers": "tune_sched.optim.registry",
+    "expected_lr_change": "tune_sched.optim.liveness",
     "LossScheduler": "tune_sched.losses.scheduler",
     "field_error": "tune_sched.losses",
     "spectrum_error": "tune_sched.losses",
@@ -28,7 +28,7 @@ _EXPORTS = {
     "run_trial": "tune_sched.train.trial",
     "run_seeds": "tune_sched.train.lockstep",
     "TrialResult": "tune_sched.train.trial",
-    "UsageError": "tune_sched.errors",
+    "UsageError": "tune_sched.core.errors",
     "analyze": "tune_sched.api",
     "Analysis": "tune_sched.api",
     "Experiment": "tune_sched.api",

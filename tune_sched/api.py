@@ -227,7 +227,7 @@ def _space(space: Any) -> tuple[SearchSpace, str]:
         return SearchSpace.from_dict(dict(space)), "search"
     if isinstance(space, (str, Path)):
         return load_search_space(space), Path(space).stem
-    from tune_sched.errors import UsageError
+    from tune_sched.core.errors import UsageError
 
     raise UsageError(f"must be a path, a dict or a SearchSpace, but got {type(space).__name__}", path="space",
                      fix="e.g. tune_sched.search('search_spaces/plateau.yaml')")

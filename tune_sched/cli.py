@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from tune_sched.errors import SearchFailed, UsageError
+from tune_sched.core.errors import SearchFailed, UsageError
 
 __all__ = ["console_main", "main"]
 
@@ -107,7 +107,7 @@ def _check_run_dir(out: Path, *, resume: bool, overwrite: bool) -> None:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from tune_sched.config._yaml import read_yaml
+    from tune_sched.core.yaml_io import read_yaml
     from tune_sched.config.run_config import RunConfig
 
     data = read_yaml(args.file)

@@ -12,7 +12,7 @@ import pytest
 from tune_sched.analysis.arms import arm_from_experiment, make_arms
 from tune_sched.analysis.compare import compare_arms, probability_of_improvement
 from tune_sched.analysis.compare_report import comparison_json, comparison_text, write_comparison
-from tune_sched.errors import UsageError
+from tune_sched.core.errors import UsageError
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from tune_sched.analysis.experiment_analysis import (
     select_config,
     write_analysis_table,
 )
-from tune_sched.errors import UsageError
+from tune_sched.core.errors import UsageError
 from tune_sched.results.experiment import create_experiment, seed_dir
 
 

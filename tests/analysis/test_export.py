@@ -7,7 +7,7 @@ import yaml
 
 from tune_sched.analysis.export import export_config
 from tune_sched.config.run_config import RunConfig, load_run_config
-from tune_sched.errors import UsageError
+from tune_sched.core.errors import UsageError
 
 
 def test_the_best_config_is_exported_with_its_best_seed(analysis, tmp_path):

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from tune_sched.analysis.importance import IMPORTANCE_COLUMNS, param_importance
-from tune_sched.errors import UsageError
+from tune_sched.core.errors import UsageError
 
 
 def _ranking(**columns):

@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from tune_sched.analysis.reproduce import compare_runs, relative_deviation, reproduce, reproduce_config, reproduce_trial
-from tune_sched.errors import UsageError
+from tune_sched.core.errors import UsageError
 from tune_sched.results.experiment import seed_dir
 
 
@@ -94,7 +94,7 @@ def test_a_pruned_seed_is_trained_as_far_as_it_got(experiment):
 
 @pytest.mark.slow
 def test_a_config_trained_twice_gives_the_same_numbers_and_keeps_them_in_out(tmp_path, run_configs):
-    from tune_sched.config._yaml import dump_yaml
+    from tune_sched.core.yaml_io import dump_yaml
 
     config = tmp_path / "spiky.yaml"
     config.write_text(dump_yaml(run_configs["spiky"]))
@@ -106,7 +106,7 @@ def test_a_config_trained_twice_gives_the_same_numbers_and_keeps_them_in_out(tmp
 
 @pytest.mark.slow
 def test_a_config_against_a_recorded_run(tmp_path, experiment):
-    from tune_sched.config._yaml import dump_yaml
+    from tune_sched.core.yaml_io import dump_yaml
 
     recorded = seed_dir(experiment, "decay", 1)
     result = reproduce_config(recorded / "config.yaml", against=recorded, num_threads=1)

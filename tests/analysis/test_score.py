@@ -10,7 +10,7 @@ import pytest
 
 from tune_sched.analysis.score import RANK_COLUMNS, ScoreSettings, pareto_front, rank_configs, robust_score
 from tune_sched.analysis.stats import iqm
-from tune_sched.errors import UsageError
+from tune_sched.core.errors import UsageError
 
 
 @pytest.mark.parametrize(

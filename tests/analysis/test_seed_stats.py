@@ -20,7 +20,7 @@ from tune_sched.analysis.stats import (
     wilson_interval,
     worst,
 )
-from tune_sched.errors import UsageError
+from tune_sched.core.errors import UsageError
 
 
 @pytest.mark.parametrize(

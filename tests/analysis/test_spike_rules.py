@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from tune_sched.analysis.spike_rules import RULES, SpikeRule, effective_window, make_rule, spike_flags
-from tune_sched.errors import UsageError
+from tune_sched.core.errors import UsageError
 
 
 @pytest.mark.parametrize("name", sorted(RULES))

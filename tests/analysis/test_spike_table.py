@@ -13,7 +13,7 @@ import pytest
 from tune_sched.analysis import _series
 from tune_sched.analysis.spike_table import EPISODE_COLUMNS, spike_analysis, spike_episodes, spike_table
 from tune_sched.analysis.spikes import detect_spikes, run_spike_stats
-from tune_sched.errors import UsageError
+from tune_sched.core.errors import UsageError
 
 LENGTHS = [5, 20, 37, 64, 150, 300, 513, 700, 1200]  # several effective windows (8, 9, 16, 37, 75, 128)
 

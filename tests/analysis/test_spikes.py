@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tune_sched.analysis.spikes import Episode, detect_spikes, run_spike_stats
-from tune_sched.errors import UsageError
+from tune_sched.core.errors import UsageError
 
 
 def _flat(n=80, level=1.0):

@@ -17,9 +17,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tune_sched.cli import main
-from tune_sched.config._yaml import read_yaml
+from tune_sched.core.yaml_io import read_yaml
 from tune_sched.config.run_config import RunConfig
-from tune_sched.errors import UsageError
+from tune_sched.core.errors import UsageError
 
 SETTINGS = settings(max_examples=100, deadline=None, database=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tune_sched.config._yaml import read_yaml
-from tune_sched.errors import UsageError
+from tune_sched.core.yaml_io import read_yaml
+from tune_sched.core.errors import UsageError
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "tune_sched"

@@ -13,7 +13,7 @@ from tune_sched.config.run_config import (
     load_run_config,
     normalize_precision,
 )
-from tune_sched.errors import UsageError
+from tune_sched.core.errors import UsageError
 
 EXAMPLE_MODULE = "tune_sched.train.tasks.examples:ExampleRegressor"
 

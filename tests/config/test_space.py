@@ -23,7 +23,7 @@ from tune_sched.config.space import (
     is_search_space,
     load_search_space,
 )
-from tune_sched.errors import UsageError
+from tune_sched.core.errors import UsageError
 
 EXAMPLE = Path(__file__).parent / "data" / "example_space.yaml"
 

@@ -14,7 +14,7 @@ from tune_sched.config.distributions import (
     is_distribution,
     parse_distribution,
 )
-from tune_sched.errors import UsageError
+from tune_sched.core.errors import UsageError
 
 PARSED = [
     ({"values": [1, 2, 3]}, Categorical((1, 2, 3))),

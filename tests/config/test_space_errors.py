@@ -7,7 +7,7 @@ import re
 import pytest
 
 from tune_sched.config.space import SearchSpace, load_search_space
-from tune_sched.errors import UsageError
+from tune_sched.core.errors import UsageError
 
 ADAM_SGD = {"Adam": None, "SGD": None}
 

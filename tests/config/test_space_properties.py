@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from tune_sched.config.run_config import RunConfig
 from tune_sched.config.space import SearchSpace, is_search_space
-from tune_sched.errors import UsageError
+from tune_sched.core.errors import UsageError
 
 EXAMPLE = yaml.safe_load((Path(__file__).parent / "data" / "example_space.yaml").read_text())
 

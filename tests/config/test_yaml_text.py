@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from tune_sched.config._yaml import dump_yaml, safe_load_text
+from tune_sched.core.yaml_io import dump_yaml, safe_load_text
 
 CONFIG = {"task": "tiny", "seed": 3, "optimizer": {"name": "AdamW", "lr": 0.001, "betas": [0.9, 0.99]},
           "lr_scheduler": None, "trainer": {"max_epochs": 5, "precision": "32-true", "gradient_clip_val": 1.0e-8},

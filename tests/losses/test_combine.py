@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from tune_sched.errors import UsageError
+from tune_sched.core.errors import UsageError
 from tune_sched.losses import combine
 
 

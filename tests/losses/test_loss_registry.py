@@ -8,7 +8,7 @@ import sys
 import pytest
 import torch
 
-from tune_sched.errors import UsageError
+from tune_sched.core.errors import UsageError
 from tune_sched.losses.registry import LOSS_NAMES, LOSSES, LossSpec, get_loss
 
 

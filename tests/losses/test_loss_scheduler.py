@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from tune_sched.errors import UsageError
+from tune_sched.core.errors import UsageError
 from tune_sched.losses import LossScheduler
 from tune_sched.losses.weight_rules import adaptive_step, move_toward, ramp_fraction, settle, within
 

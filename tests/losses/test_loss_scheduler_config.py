@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tune_sched.errors import UsageError
+from tune_sched.core.errors import UsageError
 from tune_sched.losses.scheduler_config import LossSchedulerConfig, validate_loss_scheduler_config
 
 DEFAULTS = {

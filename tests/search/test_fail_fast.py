@@ -7,7 +7,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from tune_sched.config.space import SearchSpace
-from tune_sched.errors import SearchFailed
+from tune_sched.core.errors import SearchFailed
 from tune_sched.search.fail_fast import verdict
 
 CRASH = {"failure": "RuntimeError: boom in training_step", "failure_kind": "error"}

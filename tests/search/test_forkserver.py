@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.search.experiments import ROOT, alive, forkserver_processes, wait_for
-from tune_sched.errors import UsageError
+from tune_sched.core.errors import UsageError
 from tune_sched.search.config_runner import SearchContext
 from tune_sched.search.forkserver import ForkedHost, TrialHost, forkserver, forkserver_supported, open_host
 

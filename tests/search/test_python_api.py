@@ -108,7 +108,7 @@ def test_the_api_is_light_and_search_stays_callable_once_its_package_is_imported
 
 def test_a_bad_space_or_override_is_a_usage_error_before_anything_starts(tmp_path: Path):
     import tune_sched
-    from tune_sched.errors import UsageError
+    from tune_sched.core.errors import UsageError
 
     with pytest.raises(UsageError, match=r"space: must be a path, a dict or a SearchSpace, but got int"):
         tune_sched.search(3, storage=tmp_path)

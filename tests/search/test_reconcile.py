@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tune_sched.config._yaml import dump_yaml
+from tune_sched.core.yaml_io import dump_yaml
 from tune_sched.results.io import write_json, write_table
 from tune_sched.results.tables import rows_to_table
 from tune_sched.search.reconcile import reconcile, record_errored, record_stopped, saved_trials

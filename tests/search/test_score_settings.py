@@ -12,7 +12,7 @@ from tune_sched.analysis.experiment_analysis import analyze_experiment
 from tune_sched.analysis.export import export_config
 from tune_sched.analysis.score import ScoreSettings, rank_configs
 from tune_sched.config.space import SearchSpace
-from tune_sched.errors import UsageError
+from tune_sched.core.errors import UsageError
 from tune_sched.results.experiment import create_experiment, gather_experiment, read_manifest
 from tune_sched.search.config_runner import SearchContext
 from tune_sched.search.summary import top_configs_text

@@ -55,7 +55,7 @@ def test_the_champions_neighbour_differs_only_in_beta1():
 
 
 def test_run_configs_and_search_spaces_live_apart():
-    from tune_sched.config._yaml import read_yaml
+    from tune_sched.core.yaml_io import read_yaml
     from tune_sched.config.space import is_search_space
 
     assert all(not is_search_space(read_yaml(p)) for p in (ROOT / "run_configs").glob("*.yaml"))

@@ -12,7 +12,7 @@ import pytest
 
 from tune_sched.config.loggers import parse_loggers
 from tune_sched.config.run_config import RunConfig
-from tune_sched.errors import UsageError
+from tune_sched.core.errors import UsageError
 from tune_sched.train.loggers import check_loggers
 from tune_sched.train.trial import run_trial
 

@@ -6,7 +6,7 @@ import pyarrow.parquet as pq
 import pytest
 from tests.train.trial_configs import tiny
 
-from tune_sched.errors import UsageError
+from tune_sched.core.errors import UsageError
 from tune_sched.train.trial import run_trial
 
 PLATEAU = {"name": "ReduceLROnPlateau", "factor": 0.5, "patience": 0}

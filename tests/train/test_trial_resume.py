@@ -13,7 +13,7 @@ import pytest
 import torch
 from tests.train.trial_configs import tiny
 
-from tune_sched.errors import UsageError
+from tune_sched.core.errors import UsageError
 from tune_sched.train.trial import run_trial
 
 SCHEDULES = {

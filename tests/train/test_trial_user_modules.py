@@ -6,7 +6,7 @@ import pyarrow.parquet as pq
 import pytest
 from tests.train.trial_configs import USER_MODULES, user_module
 
-from tune_sched.errors import UsageError
+from tune_sched.core.errors import UsageError
 from tune_sched.train.trial import run_trial
 
 EXAMPLE = "tune_sched.train.tasks.examples:ExampleRegressor"

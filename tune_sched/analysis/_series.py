@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tune_sched.errors import UsageError, unknown_name
+from tune_sched.core.errors import UsageError, unknown_name
 
 __all__ = ["Batch", "RunSeries", "batches", "run_series"]
 

@@ -7,7 +7,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from tune_sched.errors import UsageError
+from tune_sched.core.errors import UsageError
 
 __all__ = ["work_dir"]
 

@@ -20,7 +20,7 @@ import pandas as pd
 from tune_sched.analysis.experiment_analysis import RUN_SPIKE_COLUMNS, analyze_experiment, select_config
 from tune_sched.analysis.spike_rules import SpikeRule
 from tune_sched.analysis.spike_table import EPISODE_COLUMNS, spike_analysis
-from tune_sched.errors import UsageError
+from tune_sched.core.errors import UsageError
 
 __all__ = ["ARM_RUN_COLUMNS", "Arm", "arm_from_config", "arm_from_experiment", "make_arms"]
 

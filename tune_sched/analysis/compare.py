@@ -40,7 +40,7 @@ import numpy as np
 from tune_sched.analysis.arms import Arm
 from tune_sched.analysis.ranking_table import format_value
 from tune_sched.analysis.stats import mean_ci, run_diverged, seed_summary
-from tune_sched.errors import UsageError
+from tune_sched.core.errors import UsageError
 
 __all__ = ["MIN_SEEDS", "Comparison", "Outcome", "arm_statistics", "compare_arms", "probability_of_improvement"]
 

@@ -30,7 +30,7 @@ from tune_sched.analysis.score import ScoreSettings, rank_configs
 from tune_sched.analysis.spike_rules import SpikeRule
 from tune_sched.analysis.spike_table import EPISODE_COLUMNS, spike_analysis
 from tune_sched.config._space_tree import FAMILIES
-from tune_sched.errors import UsageError, did_you_mean
+from tune_sched.core.errors import UsageError, did_you_mean
 
 __all__ = [
     "ANALYSIS_FILE", "FAMILY_COLUMNS", "FAMILY_PARAMS", "RUN_SPIKE_COLUMNS", "ExperimentAnalysis", "analyze_experiment",

@@ -24,7 +24,7 @@ from typing import Any
 
 from tune_sched.analysis.experiment_analysis import ExperimentAnalysis, analyze_experiment, select_config
 from tune_sched.analysis.ranking_table import format_value
-from tune_sched.errors import UsageError
+from tune_sched.core.errors import UsageError
 
 __all__ = ["ExportResult", "export_config", "exported_yaml"]
 

@@ -33,7 +33,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from tune_sched.config._check import as_choice
+from tune_sched.core.checks import as_choice
 
 __all__ = ["IMPORTANCE_COLUMNS", "param_importance"]
 

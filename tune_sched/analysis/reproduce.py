@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from tune_sched.analysis._workdir import work_dir
-from tune_sched.errors import UsageError
+from tune_sched.core.errors import UsageError
 
 __all__ = [
     "DEFAULT_TOLERANCE", "Deviation", "ReproduceResult", "compare_runs", "relative_deviation", "reproduce",

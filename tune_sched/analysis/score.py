@@ -42,8 +42,8 @@ import numpy as np
 import pandas as pd
 
 from tune_sched.analysis.stats import SUMMARY_COLUMNS, iqm, run_diverged, summarize_seeds
-from tune_sched.config._check import as_choice, as_float, as_mapping, check_keys, join
-from tune_sched.errors import UsageError
+from tune_sched.core.checks import as_choice, as_float, as_mapping, check_keys, join
+from tune_sched.core.errors import UsageError
 
 __all__ = ["RANK_COLUMNS", "ScoreSettings", "pareto_front", "rank_configs", "robust_score", "spike_burden"]
 

@@ -43,8 +43,8 @@ from typing import Any, Literal
 import numpy as np
 
 from tune_sched.analysis._rolling import block_noise, trailing_mean_std, trailing_median
-from tune_sched.config._check import as_choice, as_float, as_int, as_mapping, check_keys, join
-from tune_sched.errors import UsageError
+from tune_sched.core.checks import as_choice, as_float, as_int, as_mapping, check_keys, join
+from tune_sched.core.errors import UsageError
 
 __all__ = [
     "RULES", "MIN_WINDOW", "RuleInfo", "SpikeRule", "effective_window", "make_rule", "rule_settings", "spike_flags",

@@ -25,7 +25,7 @@ from tune_sched.analysis._curves import CURVE_COLUMNS, curve_summary
 from tune_sched.analysis._episodes import RUN_STAT_COLUMNS, EpisodeColumns, find_episodes, run_statistics
 from tune_sched.analysis._series import batches, run_series
 from tune_sched.analysis.spike_rules import effective_window, make_rule
-from tune_sched.config._check import as_choice
+from tune_sched.core.checks import as_choice
 
 __all__ = ["EPISODE_COLUMNS", "SpikeAnalysis", "spike_analysis", "spike_episodes", "spike_table"]
 

@@ -28,8 +28,8 @@ import numpy as np
 from tune_sched.analysis._curves import curve_summary
 from tune_sched.analysis._episodes import RUN_STAT_COLUMNS, EpisodeColumns, find_episodes, run_statistics
 from tune_sched.analysis.spike_rules import SpikeRule, effective_window, make_rule
-from tune_sched.config._check import as_choice
-from tune_sched.errors import UsageError
+from tune_sched.core.checks import as_choice
+from tune_sched.core.errors import UsageError
 
 __all__ = ["Episode", "detect_spikes", "run_spike_stats"]
 

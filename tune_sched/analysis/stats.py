@@ -29,8 +29,8 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from tune_sched.config._check import as_choice
-from tune_sched.errors import UsageError, unknown_name
+from tune_sched.core.checks import as_choice
+from tune_sched.core.errors import UsageError, unknown_name
 
 __all__ = [
     "BOOTSTRAP_STATISTICS", "SUMMARY_COLUMNS", "bootstrap_ci", "bootstrap_diff_ci", "cvar", "iqm", "iqm_ci", "mean_ci",

@@ -19,9 +19,9 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from tune_sched.config._check import as_mapping, join
+from tune_sched.core.checks import as_mapping, join
 from tune_sched.config.distributions import Categorical, Constant, Range, is_distribution, parse_distribution
-from tune_sched.errors import UsageError
+from tune_sched.core.errors import UsageError
 
 __all__ = [
     "FAMILIES",

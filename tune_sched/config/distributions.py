@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from tune_sched.config._check import as_bool, as_float, check_keys, join
-from tune_sched.errors import UsageError
+from tune_sched.core.checks import as_bool, as_float, check_keys, join
+from tune_sched.core.errors import UsageError
 
 __all__ = [
     "DISTRIBUTION_KEYS",

@@ -28,8 +28,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from typing import Any, Literal
 
-from tune_sched.config._check import as_float, as_int, as_mapping, check_keys, join
-from tune_sched.errors import UsageError
+from tune_sched.core.checks import as_float, as_int, as_mapping, check_keys, join
+from tune_sched.core.errors import UsageError
 
 __all__ = ["DivergenceRule", "DivergenceVerdict", "judge_divergence"]
 

@@ -21,8 +21,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from tune_sched.config._check import as_mapping, join
-from tune_sched.errors import UsageError, unknown_name
+from tune_sched.core.checks import as_mapping, join
+from tune_sched.core.errors import UsageError, unknown_name
 
 __all__ = ["LOGGERS", "LoggerInfo", "parse_loggers"]
 

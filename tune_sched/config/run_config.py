@@ -1,7 +1,7 @@
 """RunConfig: one concrete, validated training configuration (what `run`, `export` and every trial use).
 
 A run config is plain YAML. Everything below ``trainer`` and the top-level keys is checked here; the optimizer,
-LR-scheduler and loss-scheduler blocks are checked by their own registries (``tune_sched.build.catalog`` and
+LR-scheduler and loss-scheduler blocks are checked by their own registries (``tune_sched.optim.catalog`` and
 ``tune_sched.losses.scheduler``) without importing torch, so ``tune-sched validate`` stays fast.
 """
 
@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from tune_sched.config._check import (
+from tune_sched.core.checks import (
     as_bool,
     as_choice,
     as_float,
@@ -24,7 +24,7 @@ from tune_sched.config._check import (
     join,
 )
 from tune_sched.config.divergence import DivergenceRule
-from tune_sched.errors import UsageError
+from tune_sched.core.errors import UsageError
 
 __all__ = ["EarlyStoppingConfig", "RunConfig", "TrainerConfig", "load_run_config", "normalize_precision"]
 
@@ -154,7 +154,7 @@ class RunConfig:
     @classmethod
     def from_dict(cls, data: Any, *, path: str | None = None) -> RunConfig:
         """Validate a plain dict (as read from YAML) into a RunConfig; errors name the key path."""
-        from tune_sched.build.catalog import validate_lr_scheduler_config, validate_optimizer_config
+        from tune_sched.optim.catalog import validate_lr_scheduler_config, validate_optimizer_config
         from tune_sched.losses.scheduler import validate_loss_scheduler_config
 
         data = as_mapping(data, path or "run config")
@@ -256,7 +256,7 @@ def load_run_config(path: str | Path) -> RunConfig:
         >>> cfg.optimizer["name"]
         'Adam'
     """
-    from tune_sched.config._yaml import read_yaml
+    from tune_sched.core.yaml_io import read_yaml
 
     data = read_yaml(path)
     if data is None:

@@ -24,8 +24,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
-from tune_sched.config._check import as_choice, as_float, as_int, as_mapping, check_keys, join
-from tune_sched.errors import UsageError
+from tune_sched.core.checks import as_choice, as_float, as_int, as_mapping, check_keys, join
+from tune_sched.core.errors import UsageError
 
 __all__ = ["ALGORITHMS", "PRUNER_RULES", "PrunerSettings", "Resources", "SearchSettings", "parse_seeds"]
 

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from tune_sched.config._check import as_choice, as_int, as_str, check_keys
+from tune_sched.core.checks import as_choice, as_int, as_str, check_keys
 from tune_sched.config._space_tree import (
     Dimension,
     EndsChooser,
@@ -60,7 +60,7 @@ from tune_sched.config.search_settings import (
     check_gpu,
     parse_seeds,
 )
-from tune_sched.errors import UsageError
+from tune_sched.core.errors import UsageError
 
 __all__ = [
     "Dimension",
@@ -354,7 +354,7 @@ def load_search_space(path: str | Path) -> SearchSpace:
         >>> space = load_search_space("space.yaml")  # doctest: +SKIP
         >>> print(space.summary())  # doctest: +SKIP
     """
-    from tune_sched.config._yaml import read_yaml
+    from tune_sched.core.yaml_io import read_yaml
 
     data = read_yaml(path)
     if data is None:

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from tune_sched.errors import unknown_name
+from tune_sched.core.errors import unknown_name
 
 __all__ = ["LOSSES", "LOSS_NAMES", "LossSpec", "get_loss"]
 

@@ -29,8 +29,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal
 
-from tune_sched.config._check import as_bool, as_choice, as_float, as_int, as_mapping, as_str, check_keys, join
-from tune_sched.errors import UsageError
+from tune_sched.core.checks import as_bool, as_choice, as_float, as_int, as_mapping, as_str, check_keys, join
+from tune_sched.core.errors import UsageError
 from tune_sched.losses.registry import LOSS_NAMES
 
 __all__ = ["LOSS_SCHEDULER_MODES", "RAMP_SHAPES", "LossSchedulerConfig", "validate_loss_scheduler_config"]

@@ -21,7 +21,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tune_sched.errors import UsageError
+from tune_sched.core.errors import UsageError
 
 __all__ = [
     "TABLES", "create_experiment", "gather_experiment", "is_experiment", "load_experiment", "read_manifest",
@@ -50,7 +50,7 @@ def create_experiment(path: str | Path, *, space_source: dict[str, Any], metric:
     import datetime
 
     from tune_sched import __version__
-    from tune_sched.config._yaml import dump_yaml
+    from tune_sched.core.yaml_io import dump_yaml
     from tune_sched.results.io import atomic_write_text, write_json
 
     path = Path(path)
@@ -81,7 +81,7 @@ def _check(path: str | Path) -> Path:
 
 def trial_rows(path: str | Path) -> list[dict[str, Any]]:
     """One row per finished (config, seed): result.json plus the flattened config as ``cfg.<key path>`` columns."""
-    from tune_sched.config._yaml import safe_load_text
+    from tune_sched.core.yaml_io import safe_load_text
 
     rows = []
     for result_file in sorted(Path(path).glob("trials/*/seed=*/result.json")):

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tune_sched.errors import UsageError
+from tune_sched.core.errors import UsageError
 
 __all__ = ["FolderSync", "Remote", "is_uri", "local_experiment", "mirror_dir", "open_remote", "pull", "push",
            "work_dir"]

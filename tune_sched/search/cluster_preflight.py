@@ -14,7 +14,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from tune_sched.errors import SearchFailed, UsageError
+from tune_sched.core.errors import SearchFailed, UsageError
 
 __all__ = ["ResultsLost", "check_cluster", "check_saved", "fits_nodes", "probe_nodes"]
 

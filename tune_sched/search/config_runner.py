@@ -50,7 +50,7 @@ class ConfigRunner:
     """One config on every seed of ``ctx``; ``config`` is ``{"run_config": {...}, ...}`` or ``{"grid_index": i}``."""
 
     def __init__(self, ctx: SearchContext, config: dict[str, Any], config_id: str) -> None:
-        from tune_sched.config._yaml import dump_yaml
+        from tune_sched.core.yaml_io import dump_yaml
         from tune_sched.config.run_config import RunConfig
         from tune_sched.results.experiment import seed_dir
         from tune_sched.results.io import atomic_write_text
@@ -94,7 +94,7 @@ class ConfigRunner:
 
     def step(self) -> dict[str, Any]:
         """Train every live seed one more epoch; Tune's result for this iteration."""
-        from tune_sched.errors import UsageError
+        from tune_sched.core.errors import UsageError
 
         try:
             if self.lockstep is None:

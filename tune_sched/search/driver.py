@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from tune_sched.config.space import SearchSpace
-from tune_sched.errors import UsageError
+from tune_sched.core.errors import UsageError
 
 __all__ = ["run_search"]
 
@@ -266,7 +266,7 @@ def _finish(experiment: Path, space: SearchSpace, progress: Any, *, stream: Text
 
 def _raise_if_failed(trials: Any, failed_fast: tuple[str, str] | None, *, where: Any) -> None:
     """A search that stopped early on one repeated failure, or in which every config failed, is not a success."""
-    from tune_sched.errors import SearchFailed
+    from tune_sched.core.errors import SearchFailed
     from tune_sched.search.fail_fast import failed_search
     from tune_sched.search.summary import failed_configs
 
@@ -319,7 +319,7 @@ def _check_same_space(experiment: Path, space: SearchSpace) -> None:
     changed grid would renumber its points."""
     import yaml
 
-    from tune_sched.config._yaml import dump_yaml, read_yaml
+    from tune_sched.core.yaml_io import dump_yaml, read_yaml
 
     stored = read_yaml(experiment / "space.yaml") or {}
     given = yaml.safe_load(dump_yaml(space.source)) or {}

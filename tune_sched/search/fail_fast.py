@@ -15,7 +15,7 @@ from typing import Any
 
 from ray import tune
 
-from tune_sched.errors import SearchFailed
+from tune_sched.core.errors import SearchFailed
 
 __all__ = ["FIRST", "FailFast", "failed_search", "verdict"]
 

@@ -48,7 +48,7 @@ __all__ = ["OFF_SWITCH", "ForkedHost", "TrialHost", "forkserver", "forkserver_su
 
 PRELOAD = (
     "torch", "pytorch_lightning", "pyarrow.parquet", "pandas",
-    "tune_sched.train.lockstep", "tune_sched.train.tasks.tiny", "tune_sched.build.lightning",
+    "tune_sched.train.lockstep", "tune_sched.train.tasks.tiny", "tune_sched.optim.lightning",
     "tune_sched.results.experiment", "tune_sched.search.aggregate", "tune_sched.analysis.score",
 )
 """What the server imports before it forks: what every trial needs (a trial imports anything else itself)."""

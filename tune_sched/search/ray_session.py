@@ -68,7 +68,7 @@ def ray_session(address: str | None = None, *, num_cpus: int | None = None,
 
 def _init(ray: Any, address: str | None, *, num_cpus: int | None, num_gpus: int | None) -> None:
     if address:
-        from tune_sched.errors import UsageError
+        from tune_sched.core.errors import UsageError
 
         try:
             ray.init(address=address, logging_level=logging.ERROR, log_to_driver=False,

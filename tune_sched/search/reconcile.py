@@ -110,7 +110,7 @@ def record_stopped(seed_dir: Path, *, config_id: str, seed: int, status: Status 
     """
     import pyarrow.parquet as pq
 
-    from tune_sched.config._yaml import read_yaml
+    from tune_sched.core.yaml_io import read_yaml
     from tune_sched.results.io import write_json
 
     config = read_yaml(seed_dir / "config.yaml") if (seed_dir / "config.yaml").exists() else {}

@@ -13,7 +13,7 @@ from typing import Any
 import pytorch_lightning as pl
 from pytorch_lightning.callbacks import Checkpoint
 
-from tune_sched.errors import UsageError, did_you_mean
+from tune_sched.core.errors import UsageError, did_you_mean
 from tune_sched.train.rng import rng_state, set_rng_state
 
 __all__ = ["EpochHook", "LastCheckpoint", "LossWeightsCallback", "MonitorCheck", "SaveSchedule", "TrialClock"]

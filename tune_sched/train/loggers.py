@@ -9,9 +9,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from tune_sched.config._check import join
+from tune_sched.core.checks import join
 from tune_sched.config.loggers import LOGGERS
-from tune_sched.errors import UsageError, unknown_name
+from tune_sched.core.errors import UsageError, unknown_name
 
 __all__ = ["build_loggers", "check_loggers"]
 

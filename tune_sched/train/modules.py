@@ -7,7 +7,7 @@ import warnings
 from typing import Any
 
 from tune_sched.config.run_config import RunConfig
-from tune_sched.errors import UsageError
+from tune_sched.core.errors import UsageError
 
 __all__ = ["build_module", "check_user_code", "import_object", "user_classes"]
 
@@ -24,7 +24,7 @@ def import_object(spec: str, path: str) -> Any:
     for part in attr.split("."):
         if not hasattr(obj, part):
             names = [n for n in dir(module) if not n.startswith("_")]
-            from tune_sched.errors import did_you_mean
+            from tune_sched.core.errors import did_you_mean
 
             raise UsageError(f"module {module_name!r} has no attribute {part!r}{did_you_mean(part, names)}",
                              path=path, fix="name a class defined in that module")
@@ -120,8 +120,8 @@ def _bind(cls: type, kwargs: dict[str, Any], path: str) -> None:
     required argument is a UsageError at ``path``."""
     import inspect
 
-    from tune_sched.config._check import join
-    from tune_sched.errors import unknown_name
+    from tune_sched.core.checks import join
+    from tune_sched.core.errors import unknown_name
 
     signature = inspect.signature(cls)
     kinds = {name: p.kind for name, p in signature.parameters.items()}

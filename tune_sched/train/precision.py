@@ -22,7 +22,7 @@ def resolve_device(precision: str, accelerator: str) -> tuple[str, str, str | No
     if accelerator == "auto":
         accelerator = "gpu" if has_gpu else "cpu"
     if accelerator == "gpu" and not has_gpu:
-        from tune_sched.errors import UsageError
+        from tune_sched.core.errors import UsageError
 
         raise UsageError("is 'gpu' but this machine has no CUDA GPU", path="trainer.accelerator",
                          fix="use accelerator: auto or cpu")

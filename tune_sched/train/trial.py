@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from tune_sched.config.run_config import RunConfig, load_run_config
-from tune_sched.errors import UsageError
+from tune_sched.core.errors import UsageError
 
 __all__ = ["TrialResult", "Status", "coerce_run_config", "lr_changed", "run_trial"]
 
@@ -180,7 +180,7 @@ OUTPUT_FILES = ("result.json", "steps.parquet", "epochs.parquet", "last.ckpt")
 
 def _prepare_out_dir(out: Path, config: RunConfig, *, resume: bool) -> Path | None:
     """Write ``config.yaml``; return the checkpoint to resume from, or None after clearing an earlier run."""
-    from tune_sched.config._yaml import dump_yaml
+    from tune_sched.core.yaml_io import dump_yaml
     from tune_sched.results.io import atomic_write_text
 
     out.mkdir(parents=True, exist_ok=True)
@@ -199,7 +199,7 @@ def _prepare_out_dir(out: Path, config: RunConfig, *, resume: bool) -> Path | No
 
 def _check_same_config(path: Path, config: RunConfig) -> None:
     """A checkpoint continues only the config it was trained with (``trainer.max_epochs`` may change)."""
-    from tune_sched.config._yaml import read_yaml
+    from tune_sched.core.yaml_io import read_yaml
 
     if not path.exists():
         return
@@ -283,7 +283,7 @@ def _setup(config: RunConfig, out: Path | None, result: TrialResult, clock: Any,
     import torch
     from pytorch_lightning.callbacks import EarlyStopping
 
-    from tune_sched.build.lightning import configure_optimizers
+    from tune_sched.optim.lightning import configure_optimizers
     from tune_sched.train.callbacks import EpochHook, LastCheckpoint, LossWeightsCallback, MonitorCheck, SaveSchedule
     from tune_sched.train.divergence import DivergenceCheck
     from tune_sched.train.modules import build_module
@@ -438,7 +438,7 @@ def lr_changed(steps: Sequence[Mapping[str, Any]]) -> bool | None:
 
 
 def _check_liveness(result: TrialResult, recorder: Any, config: RunConfig) -> None:
-    from tune_sched.build.liveness import expected_lr_change
+    from tune_sched.optim.liveness import expected_lr_change
 
     lrs = [row["lr"] for row in recorder.steps]
     moved = any(lr != lrs[0] for lr in lrs)

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from tune_sched.errors import UsageError
+from tune_sched.core.errors import UsageError
 from tune_sched.train.tasks.registry import (
     TASK_NAMES,
     TASKS,

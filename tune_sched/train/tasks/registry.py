@@ -18,8 +18,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from tune_sched.config._check import as_float, as_int, as_mapping, check_keys, join
-from tune_sched.errors import UsageError, unknown_name
+from tune_sched.core.checks import as_float, as_int, as_mapping, check_keys, join
+from tune_sched.core.errors import UsageError, unknown_name
 
 if TYPE_CHECKING:
     import pytorch_lightning as pl

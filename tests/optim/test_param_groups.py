@@ -6,9 +6,9 @@ import pytest
 import torch
 from torch import nn
 
-from tune_sched.build.optimizers import build_optimizer
-from tune_sched.build.param_groups import group_parameters, is_no_decay
-from tune_sched.errors import UsageError
+from tune_sched.optim.optimizers import build_optimizer
+from tune_sched.optim.param_groups import group_parameters, is_no_decay
+from tune_sched.core.errors import UsageError
 
 
 class ScaleNorm(nn.Module):

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch.optim.lr_scheduler import ExponentialLR
 
-from tune_sched.build.warmup import WarmupLR
+from tune_sched.optim.warmup import WarmupLR
 
 
 def _optimizer(*lrs: float) -> torch.optim.Optimizer:

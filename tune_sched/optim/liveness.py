@@ -11,9 +11,9 @@ import warnings
 from collections.abc import Mapping
 from typing import Any
 
-from tune_sched.build.catalog import validate_lr_scheduler_config
-from tune_sched.build.registry import LR_SCHEDULERS
-from tune_sched.build.stepping import RunLength, scheduler_step_count
+from tune_sched.optim.catalog import validate_lr_scheduler_config
+from tune_sched.optim.registry import LR_SCHEDULERS
+from tune_sched.optim.stepping import RunLength, scheduler_step_count
 
 __all__ = ["expected_lr_change"]
 
@@ -32,7 +32,7 @@ def expected_lr_change(
     """Simulate the schedule on a throwaway optimizer and say whether the LR changes.
 
     It takes exactly the scheduler steps Lightning takes in ``epochs`` epochs of ``optimizer_steps`` optimizer
-    steps (by ``interval`` and ``frequency``, :func:`~tune_sched.build.stepping.scheduler_step_count`), including
+    steps (by ``interval`` and ``frequency``, :func:`~tune_sched.optim.stepping.scheduler_step_count`), including
     the one after the last optimizer step, unless ``seen_by_optimizer``.
 
     Args:
@@ -62,7 +62,7 @@ def expected_lr_change(
         return False
     import torch
 
-    from tune_sched.build.lr_schedulers import build_lr_scheduler
+    from tune_sched.optim.lr_schedulers import build_lr_scheduler
 
     cfg = validate_lr_scheduler_config(scheduler_config)
     max_epochs = max_epochs or max(1, epochs)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tune_sched.build.liveness import expected_lr_change
+from tune_sched.optim.liveness import expected_lr_change
 
 
 @pytest.mark.parametrize(("cfg", "run", "expected"), [
@@ -66,7 +66,7 @@ def test_planned_lengths_fill_like_the_real_run():
 
 
 def test_invalid_config_is_a_usage_error():
-    from tune_sched.errors import UsageError
+    from tune_sched.core.errors import UsageError
 
     with pytest.raises(UsageError, match=r"^lr_scheduler\.name: unknown LR scheduler 'nope'"):
         expected_lr_change({"name": "nope"}, epochs=1, steps_per_epoch=1, optimizer_steps=1)

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import torch
 
-from tune_sched.build.lr_schedulers import build_lr_scheduler
+from tune_sched.optim.lr_schedulers import build_lr_scheduler
 
 
 def _new_optimizer(lr: float) -> torch.optim.Optimizer:

@@ -2,14 +2,14 @@
 
 Lengths. A schedule's length kwarg (``CosineAnnealingLR.T_max``, ``OneCycleLR.total_steps``, ``PolynomialLR
 .total_iters``, ``LinearWarmupCosineAnnealingLR.max_epochs``, ``LinearDecayLR.T``) left out of the config is the
-number of scheduler steps Lightning will take (:mod:`tune_sched.build.stepping`): ``max_epochs // frequency`` for
+number of scheduler steps Lightning will take (:mod:`tune_sched.optim.stepping`): ``max_epochs // frequency`` for
 ``interval: epoch``, ``total_steps // frequency`` for ``interval: step``. Inside SequentialLR each child gets the
 span up to the next milestone (the last one: the rest of the run); inside ChainedScheduler all get the whole run;
 after a warmup the wrapped schedule gets the run minus the warmup. A needed length that cannot be known is an
 error naming the key.
 
 Warmup. ``warmup: {epochs: N, start_factor: f}`` or ``{steps: N, start_factor: f}`` puts a
-:class:`~tune_sched.build.warmup.WarmupLR` in front (top level only; needs ``frequency: 1``). The returned
+:class:`~tune_sched.optim.warmup.WarmupLR` in front (top level only; needs ``frequency: 1``). The returned
 ``interval`` is then decided by the units:
 
 ====================  ===================  ========  ==========================================================
@@ -24,7 +24,7 @@ warmup                schedule interval    interval  behaviour
 
 The mixed rows need ``steps_per_epoch`` (or ``max_epochs`` and ``total_steps``); without it they are an error.
 
-Likely mistakes are ``UserWarning``s (see :mod:`tune_sched.build._mistakes`; also a warmup as long as the run);
+Likely mistakes are ``UserWarning``s (see :mod:`tune_sched.optim._mistakes`; also a warmup as long as the run);
 an explicit OneCycleLR length shorter than the run is an error (torch would raise mid-run).
 """
 
@@ -39,15 +39,15 @@ import torch
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LambdaLR, LRScheduler
 
-from tune_sched.build._mistakes import ScheduleContext, warn_likely_mistakes
-from tune_sched.build._types import to_torch
-from tune_sched.build.catalog import check_warmup_shorter, validate_lr_scheduler_config
-from tune_sched.build.registry import LR_SCHEDULERS, LRSchedulerSpec
-from tune_sched.build.schedules import linear_decay_factor, linear_warmup_cosine_annealing_factor
-from tune_sched.build.stepping import Interval, RunLength
-from tune_sched.build.warmup import WarmupLR
-from tune_sched.config._check import join
-from tune_sched.errors import UsageError
+from tune_sched.optim._mistakes import ScheduleContext, warn_likely_mistakes
+from tune_sched.optim._types import to_torch
+from tune_sched.optim.catalog import check_warmup_shorter, validate_lr_scheduler_config
+from tune_sched.optim.registry import LR_SCHEDULERS, LRSchedulerSpec
+from tune_sched.optim.schedules import linear_decay_factor, linear_warmup_cosine_annealing_factor
+from tune_sched.optim.stepping import Interval, RunLength
+from tune_sched.optim.warmup import WarmupLR
+from tune_sched.core.checks import join
+from tune_sched.core.errors import UsageError
 
 __all__ = ["OWN_SCHEDULERS", "build_lr_scheduler"]
 
@@ -64,7 +64,7 @@ def build_lr_scheduler(
     """Build the scheduler a config describes and return Lightning's lr_scheduler dict.
 
     Args:
-        optimizer: the optimizer to schedule (from :func:`~tune_sched.build.optimizers.build_optimizer`).
+        optimizer: the optimizer to schedule (from :func:`~tune_sched.optim.optimizers.build_optimizer`).
         scheduler_config: ``name`` (case-insensitive), the scheduler's kwargs, and ``interval`` (epoch|step;
             default epoch, step for OneCycleLR, CyclicLR and LinearDecayLR), ``frequency`` (default 1),
             ``monitor`` (ReduceLROnPlateau), ``strict`` (default true), ``warmup``. Never mutated.
@@ -79,7 +79,7 @@ def build_lr_scheduler(
         Lightning passes it the metric).
 
     Raises:
-        UsageError: an invalid config (see :func:`~tune_sched.build.catalog.validate_lr_scheduler_config`), a
+        UsageError: an invalid config (see :func:`~tune_sched.optim.catalog.validate_lr_scheduler_config`), a
             needed length that is neither set nor known from the run, or torch refusing the settings.
     """
     cfg = validate_lr_scheduler_config(scheduler_config, path=path)
@@ -224,7 +224,7 @@ def _linear_decay(optimizer: Optimizer, *, T: int, final_fraction: float) -> Lam
     return LambdaLR(optimizer, functools.partial(linear_decay_factor, total=T, final_fraction=final_fraction))
 
 
-# Our own families (declared, with their kwargs and defaults, in tune_sched.build.catalog).
+# Our own families (declared, with their kwargs and defaults, in tune_sched.optim.catalog).
 OWN_SCHEDULERS: dict[str, Callable[..., LRScheduler]] = {
     "LinearWarmupCosineAnnealingLR": _linear_warmup_cosine,
     "LinearDecayLR": _linear_decay,

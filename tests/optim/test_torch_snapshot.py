@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tune_sched.build._torch_snapshot import live_signatures, parse_annotation, read_snapshot, render
+from tune_sched.optim._torch_snapshot import live_signatures, parse_annotation, read_snapshot, render
 
 
 def test_committed_snapshot_matches_live_torch():

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tune_sched.build._torch_snapshot import read_snapshot
-from tune_sched.build.registry import (
+from tune_sched.optim._torch_snapshot import read_snapshot
+from tune_sched.optim.registry import (
     LR_SCHEDULERS,
     OPTIMIZERS,
     get_lr_scheduler_spec,
@@ -13,7 +13,7 @@ from tune_sched.build.registry import (
     list_lr_schedulers,
     list_optimizers,
 )
-from tune_sched.errors import UsageError
+from tune_sched.core.errors import UsageError
 
 
 def test_every_torch_class_is_in_a_registry_or_refused_with_a_reason():

@@ -4,7 +4,7 @@ The ``warmup:`` block of an LR-scheduler config builds one. Scheduler step ``t <
 LR to ``base * (start_factor + (1 - start_factor) * t / warmup_steps)``; at ``t == warmup_steps`` the LRs the
 wrapped scheduler set at its own time 0 are restored (usually the base LRs), and from then on the wrapped scheduler
 is stepped every ``inner_every``-th step: 1 when warmup and schedule count the same unit, ``steps_per_epoch`` when a
-warmup in steps runs in front of a per-epoch schedule (see :mod:`tune_sched.build.lr_schedulers`).
+warmup in steps runs in front of a per-epoch schedule (see :mod:`tune_sched.optim.lr_schedulers`).
 
 It is a class because it has state (its step counter and the wrapped scheduler); it pickles, and its
 ``state_dict`` holds the wrapped scheduler's, so a reloaded WarmupLR continues the same LR sequence.
@@ -17,7 +17,7 @@ from typing import Any
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
 
-from tune_sched.build.schedules import linear_warmup_factor
+from tune_sched.optim.schedules import linear_warmup_factor
 
 __all__ = ["WarmupLR"]
 

@@ -17,11 +17,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from tune_sched.build._types import to_torch
-from tune_sched.build.catalog import validate_optimizer_config
-from tune_sched.build.registry import OPTIMIZERS
-from tune_sched.build.param_groups import group_parameters
-from tune_sched.errors import UsageError
+from tune_sched.optim._types import to_torch
+from tune_sched.optim.catalog import validate_optimizer_config
+from tune_sched.optim.registry import OPTIMIZERS
+from tune_sched.optim.param_groups import group_parameters
+from tune_sched.core.errors import UsageError
 
 __all__ = ["build_optimizer"]
 

@@ -2,7 +2,7 @@
 
 Lightning steps an ``interval: epoch`` scheduler at the end of every ``frequency``-th epoch, and an ``interval:
 step`` one after every ``frequency``-th batch of an epoch (the batch counter restarts each epoch). Lengths that a
-config leaves out (``T_max`` ...) are filled with these counts, and :func:`tune_sched.build.liveness
+config leaves out (``T_max`` ...) are filled with these counts, and :func:`tune_sched.optim.liveness
 .expected_lr_change` simulates exactly this many steps. No torch here.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from tune_sched.config._check import as_int
+from tune_sched.core.checks import as_int
 
 __all__ = ["RunLength", "scheduler_step_count"]
 

@@ -10,10 +10,10 @@ import warnings
 import pytest
 import torch
 
-from tune_sched.build.registry import LR_SCHEDULERS
-from tune_sched.build.lr_schedulers import OWN_SCHEDULERS, build_lr_scheduler
-from tune_sched.build.warmup import WarmupLR
-from tune_sched.errors import UsageError
+from tune_sched.optim.registry import LR_SCHEDULERS
+from tune_sched.optim.lr_schedulers import OWN_SCHEDULERS, build_lr_scheduler
+from tune_sched.optim.warmup import WarmupLR
+from tune_sched.core.errors import UsageError
 
 # What each family needs to build (its required kwargs; lengths come from the run).
 REQUIRED = {

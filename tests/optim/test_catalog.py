@@ -8,12 +8,12 @@ import sys
 
 import pytest
 
-from tune_sched.build.catalog import validate_lr_scheduler_config, validate_optimizer_config
-from tune_sched.errors import UsageError
+from tune_sched.optim.catalog import validate_lr_scheduler_config, validate_optimizer_config
+from tune_sched.core.errors import UsageError
 
 
 def test_catalog_imports_no_torch():
-    code = ("import sys, tune_sched.build, tune_sched.build.catalog, tune_sched.build.registry; "
+    code = ("import sys, tune_sched.optim, tune_sched.optim.catalog, tune_sched.optim.registry; "
             "assert 'torch' not in sys.modules, 'catalog imported torch'")
     subprocess.run([sys.executable, "-c", code], check=True)
 

@@ -6,7 +6,7 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from tune_sched.errors import UsageError, unknown_name
+from tune_sched.core.errors import UsageError, unknown_name
 
 __all__ = ["as_bool", "as_choice", "as_float", "as_int", "as_mapping", "as_str", "check_keys", "join"]
 

@@ -8,9 +8,9 @@ import pytest
 import torch
 from torch import nn
 
-from tune_sched.build.registry import OPTIMIZERS
-from tune_sched.build.optimizers import build_optimizer
-from tune_sched.errors import UsageError
+from tune_sched.optim.registry import OPTIMIZERS
+from tune_sched.optim.optimizers import build_optimizer
+from tune_sched.core.errors import UsageError
 
 # Optimizers that need a particular model to build: Muon takes 2-D parameters only.
 NEEDS_2D = {"Muon"}

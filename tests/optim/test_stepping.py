@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tune_sched.build.stepping import RunLength, scheduler_step_count
-from tune_sched.errors import UsageError
+from tune_sched.optim.stepping import RunLength, scheduler_step_count
+from tune_sched.core.errors import UsageError
 
 
 @pytest.mark.parametrize(("interval", "frequency", "epochs", "steps", "per_epoch", "expected"), [

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from tune_sched.build.schedules import (
+from tune_sched.optim.schedules import (
     linear_decay_factor,
     linear_warmup_cosine_annealing_factor,
     linear_warmup_cosine_annealing_lr,

@@ -4,7 +4,7 @@ Importing this package does not import torch: the catalog (names, kwargs, config
 builders load on first access.
 
 Example:
-    >>> from tune_sched.build import build_lr_scheduler, build_optimizer  # doctest: +SKIP
+    >>> from tune_sched.optim import build_lr_scheduler, build_optimizer  # doctest: +SKIP
     >>> opt = build_optimizer(model, {"name": "AdamW", "lr": 1e-3, "betas": [0.95, 0.999]})  # doctest: +SKIP
     >>> lr = build_lr_scheduler(opt, {"name": "CosineAnnealingLR"}, max_epochs=10)  # doctest: +SKIP
 """
@@ -14,7 +14,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from tune_sched.build.catalog import (
+from tune_sched.optim.catalog import (
     LR_SCHEDULERS,
     OPTIMIZERS,
     LRSchedulerSpec,
@@ -27,11 +27,11 @@ from tune_sched.build.catalog import (
 
 # name -> module that defines it; these import torch, so they load on first access.
 _LAZY = {
-    "build_optimizer": "tune_sched.build.optimizers",
-    "build_lr_scheduler": "tune_sched.build.lr_schedulers",
-    "configure_optimizers": "tune_sched.build.lightning",
-    "expected_lr_change": "tune_sched.build.liveness",
-    "WarmupLR": "tune_sched.build.warmup",
+    "build_optimizer": "tune_sched.optim.optimizers",
+    "build_lr_scheduler": "tune_sched.optim.lr_schedulers",
+    "configure_optimizers": "tune_sched.optim.lightning",
+    "expected_lr_change": "tune_sched.optim.liveness",
+    "WarmupLR": "tune_sched.optim.warmup",
 }
 
 __all__ = sorted([
@@ -52,7 +52,7 @@ def __getattr__(name: str) -> Any:
         value = getattr(importlib.import_module(_LAZY[name]), name)
         globals()[name] = value
         return value
-    raise AttributeError(f"module 'tune_sched.build' has no attribute {name!r}")
+    raise AttributeError(f"module 'tune_sched.optim' has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:

@@ -11,10 +11,10 @@ from torch import nn
 from torch.nn import functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
-from tune_sched.build.lightning import configure_optimizers, trainer_lengths
-from tune_sched.build.liveness import expected_lr_change
+from tune_sched.optim.lightning import configure_optimizers, trainer_lengths
+from tune_sched.optim.liveness import expected_lr_change
 from tune_sched.config.run_config import RunConfig
-from tune_sched.errors import UsageError
+from tune_sched.core.errors import UsageError
 
 STEPS_PER_EPOCH = 4
 

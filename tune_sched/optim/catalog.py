@@ -1,8 +1,8 @@
 """Config checks for the optimizer and LR-scheduler blocks, without importing torch (``tune-sched validate``).
 
-Every name and kwarg is checked against the registries (:mod:`tune_sched.build.registry`, built from a snapshot
+Every name and kwarg is checked against the registries (:mod:`tune_sched.optim.registry`, built from a snapshot
 of torch's signatures); cheap type and range checks come with it. The builders
-(:mod:`tune_sched.build.optimizers`, :mod:`tune_sched.build.lr_schedulers`) call the same two functions, so a
+(:mod:`tune_sched.optim.optimizers`, :mod:`tune_sched.optim.lr_schedulers`) call the same two functions, so a
 hand-written dict gets the same errors as a YAML file. The registry API is re-exported here: this module is the
 torch-free entry point.
 
@@ -16,8 +16,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from tune_sched.build._types import check_value, describe
-from tune_sched.build.registry import (
+from tune_sched.optim._types import check_value, describe
+from tune_sched.optim.registry import (
     LR_SCHEDULERS,
     OPTIMIZERS,
     KwargSpec,
@@ -28,8 +28,8 @@ from tune_sched.build.registry import (
     list_lr_schedulers,
     list_optimizers,
 )
-from tune_sched.config._check import as_bool, as_choice, as_float, as_int, as_mapping, as_str, join
-from tune_sched.errors import UsageError, unknown_name
+from tune_sched.core.checks import as_bool, as_choice, as_float, as_int, as_mapping, as_str, join
+from tune_sched.core.errors import UsageError, unknown_name
 
 __all__ = [
     "LR_SCHEDULERS",

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from tune_sched.errors import UsageError
+from tune_sched.core.errors import UsageError
 
 __all__ = ["group_parameters", "is_no_decay"]
 

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Literal
 
-from tune_sched.build._torch_snapshot import read_snapshot
-from tune_sched.errors import UsageError, unknown_name
+from tune_sched.optim._torch_snapshot import read_snapshot
+from tune_sched.core.errors import UsageError, unknown_name
 
 __all__ = [
     "LR_SCHEDULERS",
@@ -41,7 +41,7 @@ _REQUIRED = object()
 
 @dataclass(frozen=True)
 class KwargSpec:
-    """One constructor argument: its name, type (see :mod:`tune_sched.build._types`) and default."""
+    """One constructor argument: its name, type (see :mod:`tune_sched.optim._types`) and default."""
 
     name: str
     type: Any
@@ -101,7 +101,7 @@ _LENGTHS = {
     "LinearWarmupCosineAnnealingLR": "max_epochs",
     "LinearDecayLR": "T",
 }
-# Our own families (built in tune_sched.build.lr_schedulers from tune_sched.build.schedules).
+# Our own families (built in tune_sched.optim.lr_schedulers from tune_sched.optim.schedules).
 _OWN_SCHEDULERS = {
     "LinearWarmupCosineAnnealingLR": (
         KwargSpec("warmup_epochs", "int"),

@@ -2,7 +2,7 @@
 
 ``scripts/gen_torch_catalog.py`` writes :func:`live_signatures` to ``torch_signatures.json``; a test compares the
 two so the snapshot cannot go stale silently. Annotations are parsed with :mod:`ast` into the type language of
-:mod:`tune_sched.build._types`; an annotation this module does not know is an error here (extend ``_NAMES``),
+:mod:`tune_sched.optim._types`; an annotation this module does not know is an error here (extend ``_NAMES``),
 never a silently unchecked kwarg.
 """
 
@@ -67,7 +67,7 @@ def _parse(node: ast.AST, text: str) -> Any:
             if item == "scheduler":
                 return "schedulers"
             return "callable" if item == "callable" else {"list": item}
-    raise ValueError(f"unsupported annotation {text!r}: extend tune_sched/build/_torch_snapshot.py")
+    raise ValueError(f"unsupported annotation {text!r}: extend tune_sched/optim/_torch_snapshot.py")
 
 
 def _flatten_union(node: ast.AST, text: str) -> list[Any]:
@@ -104,7 +104,7 @@ def _jsonable(value: Any) -> Any:
         return [_jsonable(v) for v in value]
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
-    raise ValueError(f"default {value!r} is not plain data: extend tune_sched/build/_torch_snapshot.py")
+    raise ValueError(f"default {value!r} is not plain data: extend tune_sched/optim/_torch_snapshot.py")
 
 
 def live_signatures() -> dict[str, Any]:

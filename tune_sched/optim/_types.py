@@ -19,8 +19,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from tune_sched.config._check import as_bool, as_choice, as_float, as_int, as_str, join
-from tune_sched.errors import UsageError
+from tune_sched.core.checks import as_bool, as_choice, as_float, as_int, as_str, join
+from tune_sched.core.errors import UsageError
 
 __all__ = ["TypeSpec", "check_value", "describe", "to_torch"]
 

@@ -18,10 +18,10 @@ from typing import Any
 
 from torch import nn
 
-from tune_sched.build.liveness import expected_lr_change
-from tune_sched.build.lr_schedulers import build_lr_scheduler
-from tune_sched.build.optimizers import build_optimizer
-from tune_sched.errors import UsageError
+from tune_sched.optim.liveness import expected_lr_change
+from tune_sched.optim.lr_schedulers import build_lr_scheduler
+from tune_sched.optim.optimizers import build_optimizer
+from tune_sched.core.errors import UsageError
 
 __all__ = ["configure_optimizers", "expected_lr_change", "trainer_lengths"]
 
