@@ -83,8 +83,9 @@ class Cluster:
         self.temp = Path(tempfile.mkdtemp(prefix="tsmn-", dir="/tmp"))  # Ray's socket paths must stay short
         self.port = _free_port()
         self.address = f"127.0.0.1:{self.port}"
-        # without RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER: a search run in this process (the session's Ray) sets it to 0
-        # for its private cluster, and `ray start` then refuses a second node ("not supported on Windows and OSX")
+        # without RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER: the session's Ray fixture (tests/conftest.py) sets it to 0
+        # in this process for its private cluster, and `ray start` then refuses a second node ("not supported on
+        # Windows and OSX")
         self.env = {**{k: v for k, v in os.environ.items() if k != "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"},
                     "RAY_AUTH_MODE": "token", "RAY_USAGE_STATS_ENABLED": "0",
                     "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",

@@ -45,6 +45,26 @@ def ray_session(address: str | None = None, *, num_cpus: int | None = None,
     A private cluster listens on 127.0.0.1 only, has no dashboard, and is shut down on exit. Workers get the
     current directory on their ``PYTHONPATH`` so ``module: pkg.mod:Class`` paths resolve as they do here.
     """
+    with _environment_for_ray(address):
+        import ray
+
+        if ray.is_initialized():
+            yield
+            return
+        with _own_sigterm():
+            _init(ray, address, num_cpus=num_cpus, num_gpus=num_gpus)
+        try:
+            yield
+        finally:
+            ray.shutdown()
+
+
+@contextlib.contextmanager
+def _environment_for_ray(address: str | None) -> Iterator[None]:
+    """Ray's environment defaults and the working directory on ``PYTHONPATH`` while Ray runs, then the caller's
+    environment as it was: a notebook or test process that runs a search keeps its own settings (a leftover
+    ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``, for one, makes a later ``ray start`` refuse to join a cluster)."""
+    before = dict(os.environ)
     quiet_ray_environment()
     cwd = os.getcwd()
     paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
@@ -53,17 +73,12 @@ def ray_session(address: str | None = None, *, num_cpus: int | None = None,
     if address:
         # Clusters started by `ray start` require token authentication; Ray reads this when it is imported.
         os.environ.setdefault("RAY_AUTH_MODE", "token")
-    import ray
-
-    if ray.is_initialized():
-        yield
-        return
-    with _own_sigterm():
-        _init(ray, address, num_cpus=num_cpus, num_gpus=num_gpus)
     try:
         yield
     finally:
-        ray.shutdown()
+        for key in set(os.environ) - set(before):
+            del os.environ[key]
+        os.environ.update(before)
 
 
 def _init(ray: Any, address: str | None, *, num_cpus: int | None, num_gpus: int | None) -> None:
