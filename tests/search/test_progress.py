@@ -238,3 +238,11 @@ def test_no_score_yet_never_follows_a_printed_score():
     printed = next(i for i, line in enumerate(lines) if "score 0.015" in line)
     assert not any("no score yet" in line for line in lines[printed:])
     assert "best score 0.015 (a" in progress.status_text()
+
+
+def test_a_config_is_described_by_its_own_family_only():
+    from tune_sched.search.progress import _short
+
+    config = {"lr_scheduler": "StepLR", "lr_scheduler.StepLR.gamma": 0.5,
+              "lr_scheduler.CosineAnnealingLR.eta_min": None, "optimizer.lr": 0.01}
+    assert _short(config) == "lr_scheduler=StepLR gamma=0.5 optimizer.lr=0.01"

@@ -306,6 +306,8 @@ def _short(config: dict[str, Any], limit: int = 140) -> str:
             continue
         block, _, rest = key.partition(".")
         family, _, param = rest.partition(".")
+        if param and block in config and config[block] != family:
+            continue  # a kwarg of a family this config did not choose (Optuna's define-by-run leaves it unset)
         if param and config.get(block) == family:
             key = param  # "lr_scheduler.StepLR.gamma" reads as "gamma" next to "lr_scheduler=StepLR"
         parts.append(f"{key}={_value(value)}")
