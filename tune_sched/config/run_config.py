@@ -26,7 +26,12 @@ from tune_sched.core.checks import (
 from tune_sched.config.divergence import DivergenceRule
 from tune_sched.core.errors import UsageError
 
-__all__ = ["EarlyStoppingConfig", "RunConfig", "TrainerConfig", "load_run_config", "normalize_precision"]
+__all__ = ["SEED_MODES", "EarlyStoppingConfig", "RunConfig", "TrainerConfig", "load_run_config",
+           "normalize_precision"]
+
+SEED_MODES = ("auto", "stacked", "separate")
+"""``trainer.seed_mode``: how a config's seeds train together (stacked: one vectorised model; separate: one model
+each, in lockstep; auto: stacked where it is supported and faster)."""
 
 # What a user may write for precision, and what Lightning calls it.
 _PRECISIONS = {
@@ -87,6 +92,7 @@ class TrainerConfig:
     check_val_every_n_epoch: int = 1
     divergence: DivergenceRule = field(default_factory=DivergenceRule)
     logger: list[dict[str, Any]] = field(default_factory=list)  # Lightning loggers (config/loggers.py)
+    seed_mode: Literal["auto", "stacked", "separate"] = "auto"  # several seeds as one model (train/stacked.py)
 
     @classmethod
     def from_dict(cls, data: Any, path: str = "trainer") -> TrainerConfig:
@@ -120,6 +126,8 @@ class TrainerConfig:
             from tune_sched.config.loggers import parse_loggers
 
             kw["logger"] = parse_loggers(data["logger"], p("logger"))
+        if "seed_mode" in data:
+            kw["seed_mode"] = as_choice(data["seed_mode"], SEED_MODES, p("seed_mode"), what="seed mode")
         return cls(**kw)
 
 
@@ -223,6 +231,8 @@ class RunConfig:
         trainer["logger"] = copy.deepcopy(self.trainer.logger)
         if not trainer["logger"]:
             del trainer["logger"]  # no logger: the config reads as it did before loggers existed
+        if self.trainer.seed_mode == "auto":
+            del trainer["seed_mode"]  # the default: the config reads as it did before seed modes existed
         out["trainer"] = trainer
         out["seed"] = self.seed
         out["metric"] = self.metric
