@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 import numpy as np
+
+from tune_sched.core.words import Mode
 
 __all__ = ["CURVE_COLUMNS", "curve_summary"]
 
 CURVE_COLUMNS = ("best_val", "final_val", "val_auc")
 
 
-def curve_summary(x: np.ndarray, lengths: np.ndarray, *, mode: Literal["min", "max"]) -> dict[str, np.ndarray]:
+def curve_summary(x: np.ndarray, lengths: np.ndarray, *, mode: Mode) -> dict[str, np.ndarray]:
     """Per row of ``x`` (runs x epochs, NaN-padded beyond ``lengths``): best, final and area under the curve.
 
     - ``best_val``: the best finite value (smallest for ``mode="min"``, largest for ``"max"``); NaN if none.

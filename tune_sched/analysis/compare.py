@@ -41,6 +41,7 @@ from tune_sched.analysis.arms import Arm
 from tune_sched.analysis.ranking_table import format_value
 from tune_sched.analysis.stats import mean_ci, run_diverged, seed_summary
 from tune_sched.core.errors import UsageError
+from tune_sched.core.words import better, oriented
 
 __all__ = ["MIN_SEEDS", "Comparison", "Outcome", "arm_statistics", "compare_arms", "probability_of_improvement"]
 
@@ -239,8 +240,7 @@ def _paired(a: Arm, b: Arm, *, n_boot: int, confidence: float, seed: int) -> dic
     out["paired_n"] = float(d.size)
     if not d.size:
         return out
-    better = d < 0 if a.mode == "min" else d > 0
-    out["paired_b_wins"] = float(better.sum())
+    out["paired_b_wins"] = float(better(d, 0, a.mode).sum())
     out["paired_diff_mean"] = float(d.mean())
     out["paired_lo"], out["paired_hi"] = mean_ci(d, confidence=confidence)
     if d.size >= 2:
@@ -406,7 +406,7 @@ def _values(arm: Arm) -> np.ndarray:
 def _oriented(values: np.ndarray, mode: str) -> np.ndarray:
     """Lower is better, NaN (diverged) as +inf."""
     x = np.asarray(values, dtype=np.float64)
-    x = x if mode == "min" else -x
+    x = oriented(x, mode)
     return np.where(np.isnan(x), np.inf, x)
 
 

@@ -31,6 +31,7 @@ from tune_sched.analysis.spike_rules import SpikeRule
 from tune_sched.analysis.spike_table import EPISODE_COLUMNS, spike_analysis
 from tune_sched.config._space_tree import FAMILIES
 from tune_sched.core.errors import UsageError, did_you_mean
+from tune_sched.core.words import COUNTS_AS_DIVERGED, oriented
 
 __all__ = [
     "ANALYSIS_FILE", "FAMILY_COLUMNS", "FAMILY_PARAMS", "RUN_SPIKE_COLUMNS", "ExperimentAnalysis", "analyze_experiment",
@@ -298,8 +299,8 @@ def _per_config_extras(runs: pd.DataFrame, params: tuple[str, ...], mode: str) -
     rows = []
     for config_id, group in runs.groupby("config_id", sort=True):
         status = group["status"].astype(str) if "status" in group else pd.Series("completed", index=group.index)
-        ok = group[~status.isin(["diverged", "failed"]) & np.isfinite(group["best_metric"].astype(float))]
-        best = ok.loc[ok["best_metric"].idxmin() if mode == "min" else ok["best_metric"].idxmax()] if len(ok) else None
+        ok = group[~status.isin(COUNTS_AS_DIVERGED) & np.isfinite(group["best_metric"].astype(float))]
+        best = ok.loc[oriented(ok["best_metric"], mode).idxmin()] if len(ok) else None
         first = group.iloc[0]
         rows.append({
             "config_id": config_id,

@@ -25,6 +25,7 @@ from typing import Any
 from tune_sched.analysis.experiment_analysis import ExperimentAnalysis, analyze_experiment, select_config
 from tune_sched.analysis.ranking_table import format_value
 from tune_sched.core.errors import UsageError
+from tune_sched.core.words import BETTER
 
 __all__ = ["ExportResult", "export_config", "exported_yaml"]
 
@@ -101,7 +102,7 @@ def exported_yaml(
 
 
 def _header(analysis: ExperimentAnalysis, row: Any, seed: int, best: bool, out_name: str) -> str:
-    better = "lower" if analysis.mode == "min" else "higher"
+    better = BETTER[analysis.mode]
     n, bad = int(row["n_seeds"]), int(row["n_diverged"])
     spikes = float(row["spike_mean"])
     spike_text = f", {format_value(spikes)} loss spikes per seed" if math.isfinite(spikes) else ""

@@ -28,12 +28,13 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from tune_sched.core.checks import as_choice
+from tune_sched.core.words import Mode
 
 __all__ = ["IMPORTANCE_COLUMNS", "param_importance"]
 
@@ -42,7 +43,7 @@ _MIN_NUMERIC = 3
 
 
 def param_importance(
-    ranking: pd.DataFrame, params: Sequence[str], *, score: str = "score", mode: Literal["min", "max"] = "min"
+    ranking: pd.DataFrame, params: Sequence[str], *, score: str = "score", mode: Mode = "min"
 ) -> pd.DataFrame:
     """The importance of each parameter for the score, most important first.
 

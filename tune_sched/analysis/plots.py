@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from tune_sched.analysis.experiment_analysis import FAMILY_COLUMNS, ExperimentAnalysis, param_label
+from tune_sched.core.words import BETTER
 
 __all__ = ["plot_arms", "plot_importance", "plot_quality_stability", "plot_schedules", "plot_seed_curves"]
 
@@ -162,7 +163,7 @@ def plot_quality_stability(analysis: ExperimentAnalysis, path: str | Path, *, la
                     fontsize=8, color="tab:red" if i >= label_top else "black",
                     arrowprops={"arrowstyle": "-", "lw": 0.5})
     ax.set_xlabel("spike count variance over seeds (linear)" if use_var else "spike count (one seed, linear)")
-    better = "lower" if analysis.mode == "min" else "higher"
+    better = BETTER[analysis.mode]
     ax.set_ylabel(_scaled(f"IQM of {analysis.metric} ({better} is better)", log))
     left_out = int((~ok).sum())
     ax.set_title("quality against stability" + (f" ({left_out} without data left out)" if left_out else ""))

@@ -22,6 +22,7 @@ from tune_sched.analysis.experiment_analysis import (ANALYSIS_FILE, FAMILY_COLUM
 from tune_sched.analysis.importance import param_importance
 from tune_sched.analysis.ranking_table import format_ranking, format_table, format_value
 from tune_sched.analysis.verdict import experiment_verdict
+from tune_sched.core.words import BETTER
 
 __all__ = ["REPORT_FILE", "Report", "write_report"]
 
@@ -127,7 +128,7 @@ def _arms_intro() -> str:
 
 
 def _method(analysis: ExperimentAnalysis) -> str:
-    better = "lower" if analysis.mode == "min" else "higher"
+    better = BETTER[analysis.mode]
     s, r = analysis.score, analysis.spikes
     rule = {"robust": f"`robust` (k = {r.k:g}, at least {r.min_ratio:g}x the median before it",
             "zscore": f"`zscore` (k = {r.k:g}"}.get(r.rule, f"`{r.rule}` (threshold = {r.threshold:g}")

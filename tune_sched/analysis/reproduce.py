@@ -29,6 +29,7 @@ from typing import Any
 
 from tune_sched.analysis._workdir import work_dir
 from tune_sched.core.errors import UsageError
+from tune_sched.core.words import flatten
 
 __all__ = [
     "DEFAULT_TOLERANCE", "Deviation", "ReproduceResult", "compare_runs", "relative_deviation", "reproduce",
@@ -384,7 +385,7 @@ def _check_against(config: Any, config_path: str | Path, against: Path) -> Any:
         raise UsageError("is not a run directory (no result.json and config.yaml)", path=f"--against {against}",
                          fix="pass a directory made by 'tune-sched run'")
     recorded = _load_config(against / "config.yaml")
-    mine, theirs = _flat(config.to_dict()), _flat(recorded.to_dict())
+    mine, theirs = flatten(config.to_dict()), flatten(recorded.to_dict())
     differ = sorted(k for k in set(mine) | set(theirs) if k != "seed" and mine.get(k) != theirs.get(k))
     if differ:
         shown = ", ".join(differ[:5]) + (" ..." if len(differ) > 5 else "")
@@ -431,15 +432,6 @@ def _read_epochs(run_dir: Path) -> Any:
         return pd.DataFrame(index=pd.Index([], dtype="int64", name="epoch"))
     frame = frame.set_index("epoch").drop(columns=[c for c in _KEY_COLUMNS if c in frame.columns and c != "epoch"])
     return frame.select_dtypes(include=["number", "bool"])
-
-
-def _flat(data: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(data, dict):
-        out: dict[str, Any] = {}
-        for key, value in data.items():
-            out.update(_flat(value, f"{prefix}.{key}" if prefix else str(key)))
-        return out
-    return {prefix: data}
 
 
 def _number(value: Any) -> float:

@@ -36,7 +36,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -44,10 +44,10 @@ import pandas as pd
 from tune_sched.analysis.stats import SUMMARY_COLUMNS, iqm, run_diverged, summarize_seeds
 from tune_sched.core.checks import as_choice, as_float, as_mapping, check_keys, join
 from tune_sched.core.errors import UsageError
+from tune_sched.core.words import COUNTS_AS_DIVERGED, Mode, oriented
 
 __all__ = ["RANK_COLUMNS", "ScoreSettings", "pareto_front", "rank_configs", "robust_score", "spike_burden"]
 
-Mode = Literal["min", "max"]
 RANK_COLUMNS = ("rank", "score", *SUMMARY_COLUMNS, "spike_term", "pareto")
 _LEVEL_FLOOR = 1e-12
 
@@ -161,7 +161,7 @@ def rank_configs(
     spread_weight: float = 0.5,
     divergence_penalty: float = 1.0,
     spike_weight: float = 0.05,
-    diverged_statuses: Sequence[str] = ("diverged", "failed"),
+    diverged_statuses: Sequence[str] = COUNTS_AS_DIVERGED,
     n_boot: int = 1000,
     confidence: float = 0.95,
     seed: int = 0,
@@ -203,7 +203,7 @@ def rank_configs(
                              for q, s, r, b in stats]
     summary["pareto"] = pareto_front(summary["iqm"].to_numpy(), summary["spike_var"].to_numpy(), mode=mode)
     keys = pd.DataFrame({
-        "score": summary["score"] if mode == "min" else -summary["score"],
+        "score": oriented(summary["score"], mode),
         "divergence_rate": summary["divergence_rate"],
         "spike_var": summary["spike_var"].fillna(np.inf),
         "config": summary[by],
@@ -234,7 +234,7 @@ def pareto_front(
     s = np.asarray(stability, dtype=np.float64).ravel()
     if q.shape != s.shape:
         raise UsageError(f"must have one value per quality value ({q.size}), but got {s.size}", path="stability")
-    q = q if mode == "min" else -q
+    q = oriented(q, mode)
     out = np.zeros(q.size, dtype=bool)
     valid = np.flatnonzero(np.isfinite(q) & np.isfinite(s))
     if not valid.size:

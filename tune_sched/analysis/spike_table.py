@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -26,6 +26,7 @@ from tune_sched.analysis._episodes import RUN_STAT_COLUMNS, EpisodeColumns, find
 from tune_sched.analysis._series import batches, run_series
 from tune_sched.analysis.spike_rules import effective_window, make_rule
 from tune_sched.core.checks import as_choice
+from tune_sched.core.words import Mode
 
 __all__ = ["EPISODE_COLUMNS", "SpikeAnalysis", "spike_analysis", "spike_episodes", "spike_table"]
 
@@ -55,7 +56,7 @@ def spike_analysis(
     epochs: Any = None,
     val_value: str = "val_loss",
     epoch: str | None = "epoch",
-    mode: Literal["min", "max"] = "min",
+    mode: Mode = "min",
     **rule: Any,
 ) -> SpikeAnalysis:
     """Per-run spike statistics and all episodes of a steps table (and validation summaries from an epochs table).

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
@@ -30,6 +30,7 @@ from tune_sched.analysis._episodes import RUN_STAT_COLUMNS, EpisodeColumns, find
 from tune_sched.analysis.spike_rules import SpikeRule, effective_window, make_rule
 from tune_sched.core.checks import as_choice
 from tune_sched.core.errors import UsageError
+from tune_sched.core.words import Mode
 
 __all__ = ["Episode", "detect_spikes", "run_spike_stats"]
 
@@ -85,7 +86,7 @@ def run_spike_stats(
     values: Sequence[float] | np.ndarray,
     val_values: Sequence[float] | np.ndarray | None = None,
     *,
-    mode: Literal["min", "max"] = "min",
+    mode: Mode = "min",
     **rule: Any,
 ) -> dict[str, Any]:
     """Spike and validation statistics of one run, the same as a row of ``spike_table``.

@@ -24,20 +24,20 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from statistics import NormalDist
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from tune_sched.core.checks import as_choice
 from tune_sched.core.errors import UsageError, unknown_name
+from tune_sched.core.words import COUNTS_AS_DIVERGED, Mode
 
 __all__ = [
     "BOOTSTRAP_STATISTICS", "SUMMARY_COLUMNS", "bootstrap_ci", "bootstrap_diff_ci", "cvar", "iqm", "iqm_ci", "mean_ci",
     "run_diverged", "seed_summary", "summarize_seeds", "wilson_interval", "worst",
 ]
 
-Mode = Literal["min", "max"]
 ArrayLike = Sequence[float] | np.ndarray
 SUMMARY_COLUMNS = (
     "n_seeds", "n_diverged", "divergence_rate", "divergence_lo", "divergence_hi", "mean", "std", "iqm", "worst",
@@ -287,7 +287,7 @@ def summarize_seeds(
     metric: str = "best_metric",
     status: str = "status",
     spikes: str = "spike_count",
-    diverged_statuses: Sequence[str] = ("diverged", "failed"),
+    diverged_statuses: Sequence[str] = COUNTS_AS_DIVERGED,
     n_boot: int = 2000,
     confidence: float = 0.95,
     seed: int = 0,
@@ -323,7 +323,7 @@ def run_diverged(
     *,
     metric: str,
     status: str = "status",
-    diverged_statuses: Sequence[str] = ("diverged", "failed"),
+    diverged_statuses: Sequence[str] = COUNTS_AS_DIVERGED,
 ) -> np.ndarray:
     """Per row: its ``status`` (when that column exists) is in ``diverged_statuses`` or its metric is not finite."""
     bad = ~np.isfinite(per_run[metric].to_numpy(dtype=np.float64, na_value=np.nan))

@@ -30,6 +30,7 @@ from typing import Any, Literal
 
 from tune_sched.core.checks import as_float, as_int, as_mapping, check_keys, join
 from tune_sched.core.errors import UsageError
+from tune_sched.core import words
 
 __all__ = ["DivergenceRule", "DivergenceVerdict", "judge_divergence"]
 
@@ -145,8 +146,8 @@ def _never_learned(values: Sequence[float | None], untrained: float, rule: Diver
     if rule.min_improvement is None or not finite or not _number(untrained):
         return DivergenceVerdict()
     margin = rule.min_improvement * abs(untrained)
-    best = min(finite) if mode == "min" else max(finite)
-    learned = best < untrained - margin if mode == "min" else best > untrained + margin
+    best = words.best(finite, mode)
+    learned = words.oriented(best, mode) < words.oriented(untrained, mode) - margin
     if learned:
         return DivergenceVerdict()
     return DivergenceVerdict(True, "never_learned", last, f"never learned: its best {metric} {best:.4g} is not "

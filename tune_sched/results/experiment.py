@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from tune_sched.core.errors import UsageError
+from tune_sched.core.words import flatten
 
 __all__ = [
     "TABLES", "create_experiment", "gather_experiment", "is_experiment", "load_experiment", "read_manifest",
@@ -91,7 +92,7 @@ def trial_rows(path: str | Path) -> list[dict[str, Any]]:
             config = safe_load_text(config_file.read_text())
             config.pop("seed", None)
             row["config_json"] = json.dumps(config, sort_keys=True)
-            row.update({f"cfg.{k}": v for k, v in _flatten(config).items()})
+            row.update({f"cfg.{k}": json.dumps(v) if isinstance(v, list) else v for k, v in flatten(config).items()})
         row["notes"] = "; ".join(row.get("notes") or [])
         rows.append(row)
     return rows
@@ -139,13 +140,3 @@ def _stale(path: Path) -> bool:
     return any(f.stat().st_mtime > oldest for f in path.glob("trials/*/seed=*/result.json"))
 
 
-def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    if isinstance(data, dict):
-        for key, value in data.items():
-            out.update(_flatten(value, f"{prefix}.{key}" if prefix else str(key)))
-    elif isinstance(data, list):
-        out[prefix] = json.dumps(data)
-    else:
-        out[prefix] = data
-    return out

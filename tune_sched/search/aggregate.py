@@ -7,15 +7,12 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any
 
-from tune_sched.train.trial import Status
+from tune_sched.core.words import COUNTS_AS_DIVERGED, STATUSES, better, oriented
 
 __all__ = ["COUNTS_AS_DIVERGED", "STATUSES", "SeedAggregate"]
 
-STATUSES: tuple[str, ...] = get_args(Status)
-"""A finished seed's status (``TrialResult.status``)."""
-COUNTS_AS_DIVERGED = ("diverged", "failed")
 
 
 class SeedAggregate:
@@ -60,7 +57,8 @@ class SeedAggregate:
         for seed, metrics in reports.items():
             value = metrics.get(self.metric, math.nan)
             self.last[seed] = value
-            if math.isfinite(value) and (not math.isfinite(self.best[seed]) or self._better(value, self.best[seed])):
+            best = self.best[seed]
+            if math.isfinite(value) and (not math.isfinite(best) or better(value, best, self.mode)):
                 self.best[seed] = value
 
     def finish(self, results: Mapping[int, Any]) -> None:
@@ -116,9 +114,6 @@ class SeedAggregate:
                for status in STATUSES},
         }
 
-    def _better(self, a: float, b: float) -> bool:
-        return a < b if self.mode == "min" else a > b
-
 
 WORST = 1e30
 
@@ -127,4 +122,4 @@ def _finite(score: float, mode: str) -> float:
     """Searchers and schedulers want finite numbers: the worst possible score stays worst, but finite."""
     if math.isfinite(score):
         return score
-    return WORST if mode == "min" else -WORST
+    return oriented(WORST, mode)

@@ -16,7 +16,8 @@ from typing import Any, TextIO
 
 from ray import tune
 
-from tune_sched.search.aggregate import STATUSES, WORST
+from tune_sched.core.words import STATUSES, better, flatten
+from tune_sched.search.aggregate import WORST
 
 __all__ = ["OUTCOMES", "SearchProgress", "grid_labels", "outcome"]
 
@@ -220,11 +221,8 @@ class SearchProgress(tune.Callback):
 
     def _offer(self, score: Any, trial: Any) -> None:
         """Keep ``score`` as the best if it is a real score and better than the best so far."""
-        if _known(score) and (self.best is None or self._better(score, self.best[0])):
+        if _known(score) and (self.best is None or better(score, self.best[0], self.mode)):
             self.best = (score, trial.trial_id, self._describe(trial.config))
-
-    def _better(self, a: float, b: float) -> bool:
-        return a < b if self.mode == "min" else a > b
 
     def _describe(self, config: dict[str, Any]) -> str:
         index = config.get("grid_index")
@@ -248,17 +246,11 @@ def _unpickle(key: str, state: dict[str, Any]) -> SearchProgress:
 
 def grid_labels(grid: Sequence[Mapping[str, Any]], limit: int = 140) -> tuple[str, ...]:
     """Name each grid point by the keys whose values differ across the grid, e.g. ``optimizer.lr=0.01``."""
-    flat = [_leaves(config) for config in grid]
+    flat = [flatten(config) for config in grid]
     keys = sorted({key for leaves in flat for key in leaves})
     varying = [key for key in keys if len({repr(leaves.get(key)) for leaves in flat}) > 1]
     return tuple(_short_text(" ".join(f"{key}={_value(leaves.get(key))}" for key in varying), limit)
                  or f"grid point {i}" for i, leaves in enumerate(flat))
-
-
-def _leaves(data: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(data, Mapping) and data:
-        return {k: v for key, value in data.items() for k, v in _leaves(value, f"{prefix}{key}.").items()}
-    return {prefix.rstrip("."): data}
 
 
 def _value(value: Any) -> str:

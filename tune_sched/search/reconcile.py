@@ -26,7 +26,8 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from tune_sched.train.trial import Status, TrialResult, lr_changed
+from tune_sched.core.words import Status, best
+from tune_sched.train.trial import TrialResult, lr_changed
 
 __all__ = ["Reconciled", "reconcile", "record_errored", "record_stopped", "saved_trials"]
 
@@ -128,8 +129,7 @@ def record_stopped(seed_dir: Path, *, config_id: str, seed: int, status: Status 
     if values and values[-1][1] is not None:
         result.final_metric = float(values[-1][1])
     if finite:
-        pick = min if mode == "min" else max
-        result.best_epoch, result.best_metric = pick(finite, key=lambda ev: ev[1])
+        result.best_epoch, result.best_metric = best(finite, mode, key=lambda ev: ev[1])
     write_json(seed_dir / "result.json", result.to_dict())
     return result
 

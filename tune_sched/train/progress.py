@@ -25,6 +25,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TextIO
 
+from tune_sched.core.words import better
+
 __all__ = ["EpochPrinter", "warnings_as_notes"]
 
 
@@ -94,10 +96,10 @@ class EpochPrinter:
     def _improves(self, value: float) -> bool:
         if not math.isfinite(value):
             return False
-        better = math.isnan(self.best) or (value < self.best if self.config.mode == "min" else value > self.best)
-        if better:
+        improves = math.isnan(self.best) or better(value, self.best, self.config.mode)
+        if improves:
             self.best = value
-        return better
+        return improves
 
 
 @contextmanager

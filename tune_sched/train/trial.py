@@ -11,14 +11,13 @@ import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from tune_sched.config.run_config import RunConfig, load_run_config
 from tune_sched.core.errors import UsageError
+from tune_sched.core.words import Status, best
 
 __all__ = ["TrialResult", "Status", "coerce_run_config", "lr_changed", "run_trial"]
-
-Status = Literal["completed", "pruned", "failed", "diverged"]
 
 
 @dataclass
@@ -407,8 +406,7 @@ def _summarize(result: TrialResult, recorder: Any, config: RunConfig) -> None:
     if values:
         result.final_metric = float(values[-1][1]) if values[-1][1] is not None else math.nan
     if finite:
-        pick = min if config.mode == "min" else max
-        result.best_epoch, result.best_metric = pick(finite, key=lambda ev: ev[1])
+        result.best_epoch, result.best_metric = best(finite, config.mode, key=lambda ev: ev[1])
     result.lr_changed = lr_changed(recorder.steps)
     if config.lr_scheduler and recorder.steps and result.status != "failed":
         _check_liveness(result, recorder, config)
