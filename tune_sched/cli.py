@@ -49,8 +49,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.resume and args.overwrite:
         raise UsageError("--resume and --overwrite exclude each other", path="tune-sched run",
                          fix="pass --resume to continue the run in --out, or --overwrite to replace it")
+    if args.seeds and args.seed is not None:
+        raise UsageError("--seed and --seeds exclude each other", path="tune-sched run",
+                         fix="pass --seeds 1,2,3 for several seeds, or --seed N for one")
     config = load_run_config(args.config).with_overrides(seed=args.seed, max_epochs=args.max_epochs)
     preflight(config)
+    if args.seeds:
+        return _run_several(args, config, _seeds(args.seeds))
     out = Path(args.out) if args.out else Path("runs") / f"{Path(args.config).stem}-seed{config.seed}"
     _check_run_dir(out, resume=args.resume, overwrite=args.overwrite)
     printer = EpochPrinter(config)
@@ -76,6 +81,42 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(f"note: {note}")
     print(printer.summary(result, out))
     return 1 if result.status == "failed" else 0
+
+
+def _run_several(args: argparse.Namespace, config: Any, seeds: list[int]) -> int:
+    """``run --seeds``: every seed into ``<out>/seed<N>``, stacked or in lockstep as ``trainer.seed_mode`` allows."""
+    from tune_sched.train.progress import EpochPrinter
+    from tune_sched.train.seed_modes import seed_runner
+    from tune_sched.train.stacked import Stacked
+
+    out = Path(args.out) if args.out else Path("runs") / f"{Path(args.config).stem}-seeds{'-'.join(map(str, seeds))}"
+    dirs = {seed: out / f"seed{seed}" for seed in seeds}
+    for folder in dirs.values():
+        _check_run_dir(folder, resume=args.resume, overwrite=args.overwrite)
+    if not (args.resume or args.overwrite) and any(dirs[seeds[0]].glob("stacked-*.ckpt")):
+        raise UsageError("holds an unfinished stacked run", path=str(dirs[seeds[0]]),
+                         fix="pass --resume to continue it, --overwrite to start afresh, or another --out")
+    printers = {seed: EpochPrinter(config.with_overrides(seed=seed), indent=f"seed {seed}: ") for seed in seeds}
+    runner = seed_runner(config, seeds, dirs, resume=args.resume, raise_errors=args.debug,
+                         progress_bar=args.progress_bar)
+    mode = "stacked as one model" if isinstance(runner, Stacked) else "separately, in lockstep"
+    print(f"{printers[seeds[0]].header(out).replace(f'on seed {seeds[0]}', 'on seeds ' + ','.join(map(str, seeds)))}"
+          f" ({mode})", flush=True)
+    epoch = 0
+    try:
+        while not runner.done:
+            for seed, metrics in runner.step().items():
+                printers[seed](epoch, metrics)
+            epoch += 1
+    except KeyboardInterrupt:
+        again = ["tune-sched run", args.config, "--seeds", ",".join(map(str, seeds)),
+                 *(["--max-epochs", str(args.max_epochs)] if args.max_epochs else []), "--out", str(out), "--resume"]
+        print(f"interrupted; continue with: {' '.join(again)}", file=sys.stderr)
+        return 130
+    results = runner.results
+    for seed in seeds:
+        print(f"seed {seed}: {printers[seed].summary(results[seed], dirs[seed])}")
+    return 1 if any(r.status == "failed" for r in results.values()) else 0
 
 
 def _first_missing(path: Path) -> Path | None:
@@ -252,6 +293,8 @@ def _add_arguments(name: str, p: argparse.ArgumentParser) -> None:
     if name == "run":
         p.add_argument("config", help="run config YAML (e.g. run_configs/champion_trial69.yaml)")
         p.add_argument("--seed", type=int, help="override the config's seed")
+        p.add_argument("--seeds", help="several seeds, e.g. 1,2,3: each into <out>/seed<N>, stacked as one model "
+                                       "where trainer.seed_mode allows (docs/seeds.md)")
         p.add_argument("--out", help="output directory (default runs/<config>-seed<N>)")
         p.add_argument("--max-epochs", type=int, help="override trainer.max_epochs")
         p.add_argument("--resume", action="store_true",

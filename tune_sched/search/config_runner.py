@@ -1,9 +1,10 @@
-"""ConfigRunner: what one Tune trial does — one sampled config trained on every seed in lockstep — without Ray.
+"""ConfigRunner: what one Tune trial does — one sampled config trained on every seed — without Ray.
 
 Each ``step`` advances every seed by one epoch and returns one seed-aggregated result (the robust score), so the
 pruner compares configs, not seeds, and stops all seeds of a config together. Every seed writes its own folder of
 the experiment; a seed that already finished (a resumed experiment, a retried trial) is not trained again, and an
-unfinished one continues from its last checkpoint.
+unfinished one continues from its last checkpoint. The seeds train stacked as one model or separately in lockstep,
+as the config's ``trainer.seed_mode`` allows (:func:`~tune_sched.train.seed_modes.seed_runner`); both step alike.
 
 The Tune trainable (:mod:`tune_sched.search.trainable`) drives a runner either in its own process or, through the
 fork server (:mod:`tune_sched.search.forkserver`), in a process forked from one that imported torch and Lightning
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from tune_sched.train.lockstep import Lockstep
+    from tune_sched.train.stacked import Stacked
 
 __all__ = ["ConfigRunner", "SearchContext", "failure"]
 
@@ -55,7 +57,7 @@ class ConfigRunner:
         from tune_sched.results.experiment import seed_dir
         from tune_sched.results.io import atomic_write_text
         from tune_sched.search.aggregate import STATUSES, SeedAggregate
-        from tune_sched.train.lockstep import Lockstep
+        from tune_sched.train.seed_modes import seed_runner
         from tune_sched.train.trial import TrialResult
 
         raw = ctx.grid[config["grid_index"]] if ctx.grid is not None else config["run_config"]
@@ -83,12 +85,12 @@ class ConfigRunner:
         self.aggregate.finish(done)
         # The seeds start at the first step, not here: Tune may set a trial up on a new worker and then hand it
         # to a reused one instead, stopping the first without a step. That copy must not touch the seed folders.
-        self.lockstep: Lockstep | None = None
+        self.lockstep: Lockstep | Stacked | None = None
         self.config_id = config_id
         self.seed_dirs = {s: seed_dir(root, config_id, s) for s in pending}
         self.spike_dirs = {s: seed_dir(root, config_id, s) for s in ctx.seeds}  # every seed's steps, for the score
         self._make_lockstep = functools.partial(
-            Lockstep, run_config, pending, self.seed_dirs,
+            seed_runner, run_config, pending, self.seed_dirs,
             config_id=config_id, resume=True, num_threads=ctx.threads, save_every_s=ctx.save_every_s,
             log_root=Path(root) / "logs", log_name=Path(ctx.experiment_dir).name)
 

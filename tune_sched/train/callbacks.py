@@ -181,17 +181,23 @@ class MonitorCheck(pl.Callback):
         self._verified: set[str] = set()
 
     def on_sanity_check_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._check(trainer, [(p, m) for p, m in self.monitors if _is_validation(m)])
+        self.check(trainer.callback_metrics, sanity=True)
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         validated = (trainer.current_epoch + 1) % trainer.check_val_every_n_epoch == 0
-        due = [(p, m) for p, m in self.monitors if m not in self._verified and (validated or not _is_validation(m))]
-        self._check(trainer, due)
+        self.check(trainer.callback_metrics, validated=validated)
 
-    def _check(self, trainer: pl.Trainer, monitors: list[tuple[str, str]]) -> None:
-        logged = sorted(k for k in trainer.callback_metrics if not k.endswith("_step"))
-        for path, metric in monitors:
-            if metric not in trainer.callback_metrics:
+    def check(self, metrics: Any, *, sanity: bool = False, validated: bool = False) -> None:
+        """After the sanity check (its validation metrics) or at an epoch end (``validated``: this epoch ran a
+        validation): raise a UsageError for a monitored metric missing from ``metrics``."""
+        if sanity:
+            due = [(p, m) for p, m in self.monitors if _is_validation(m)]
+        else:
+            due = [(p, m) for p, m in self.monitors
+                   if m not in self._verified and (validated or not _is_validation(m))]
+        logged = sorted(k for k in metrics if not k.endswith("_step"))
+        for path, metric in due:
+            if metric not in metrics:
                 raise UsageError(
                     f"monitors {metric!r}, which the module does not log{did_you_mean(metric, logged)}",
                     path=path, fix=f"monitor one of the logged metrics: {', '.join(logged) or '(none)'}",

@@ -40,14 +40,22 @@ class DivergenceCheck(pl.Callback):
         return math.nan if loss is None else float(loss)
 
     def on_sanity_check_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        value = trainer.callback_metrics.get(self.metric)
+        self.untrained(trainer.callback_metrics)
+
+    def untrained(self, metrics: Any) -> None:
+        """Take the untrained model's metric from the sanity check's ``metrics`` (not on a resumed run)."""
+        value = metrics.get(self.metric)
         if not self._restored and value is not None:
             self.untrained_metric = float(value)
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.check(trainer.global_step - 1)
+
+    def check(self, last_step: int) -> None:
+        """At an epoch end whose last optimizer step was ``last_step``: raise :class:`TrialDiverged` if diverged."""
         verdict = self.judge(finished=False)
         if verdict.diverged:
-            raise TrialDiverged(trainer.global_step - 1, epoch=verdict.epoch, reason=verdict.reason)
+            raise TrialDiverged(last_step, epoch=verdict.epoch, reason=verdict.reason)
 
     def judge(self, *, finished: bool) -> DivergenceVerdict:
         """The verdict on the epochs recorded so far (``finished``: the run trained to its end)."""

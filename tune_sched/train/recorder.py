@@ -56,49 +56,65 @@ class MetricsRecorder(pl.Callback):
 
     # -- steps ---------------------------------------------------------------------------------------------
     def on_before_optimizer_step(self, trainer: pl.Trainer, pl_module: pl.LightningModule, optimizer: Any) -> None:
-        row: dict[str, Any] = {f"lr_group_{i}": float(g["lr"]) for i, g in enumerate(optimizer.param_groups)}
+        self.record_optimizer([float(g["lr"]) for g in optimizer.param_groups], _grad_norm(optimizer))
+
+    def record_optimizer(self, lrs: list[float], grad_norm: float) -> None:
+        """The LR of every param group and the gradient norm before clipping, for the coming optimizer step."""
+        row: dict[str, Any] = {f"lr_group_{i}": lr for i, lr in enumerate(lrs)}
         row["lr"] = row["lr_group_0"]
-        row["grad_norm"] = _grad_norm(optimizer)
+        row["grad_norm"] = grad_norm
         self._pending = row
         self._last_lrs = {k: v for k, v in row.items() if k.startswith("lr_group_")}
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any,
                            batch_idx: int) -> None:
-        self._add_micro_batch(trainer, pl_module, outputs)
-        if self._pending is None:
-            return  # gradient accumulation: no optimizer step yet
-        step = trainer.global_step - 1
-        means = {name: total / self._count for name, total in self._sums.items()}
-        loss = means.pop("train_loss", None)  # None: training_step returned no loss (manual optimization)
-        row = {**self.keys, "step": step, "epoch": trainer.current_epoch,
-               "train_loss": math.nan if loss is None else loss, **self._pending, **means, **_weights(pl_module)}
-        self.steps.append(row)
-        self._pending, self._sums, self._count = None, {}, 0
-        if loss is not None and not math.isfinite(loss):
-            self.flush()
-            raise TrialDiverged(step, loss, epoch=trainer.current_epoch)
-
-    def _add_micro_batch(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any) -> None:
-        values = {f"train_{k}": float(v) for k, v in (getattr(pl_module, "tune_sched_components", None) or {}).items()}
+        components = {k: float(v) for k, v in (getattr(pl_module, "tune_sched_components", None) or {}).items()}
         loss = _loss_of(outputs)
         if loss is not None:
             # Lightning hands callbacks the loss divided by accumulate_grad_batches (automatic optimization only)
-            values["train_loss"] = loss * (trainer.accumulate_grad_batches if pl_module.automatic_optimization else 1)
+            loss *= trainer.accumulate_grad_batches if pl_module.automatic_optimization else 1
+        self.record_batch(step=trainer.global_step - 1, epoch=trainer.current_epoch, loss=loss,
+                          components=components, weights=_weights(pl_module))
+
+    def record_batch(self, *, step: int, epoch: int, loss: float | None, components: Mapping[str, float],
+                     weights: Mapping[str, float]) -> None:
+        """One micro-batch's loss (None: not returned) and components; after the step's last micro-batch (an
+        optimizer step was recorded), its row. Raises :class:`TrialDiverged` for a non-finite loss."""
+        values = {f"train_{k}": v for k, v in components.items()}
+        if loss is not None:
+            values["train_loss"] = loss
         for name, value in values.items():
             self._sums[name] = self._sums.get(name, 0.0) + value
         self._count += 1
+        if self._pending is None:
+            return  # gradient accumulation: no optimizer step yet
+        means = {name: total / self._count for name, total in self._sums.items()}
+        mean_loss = means.pop("train_loss", None)  # None: training_step returned no loss (manual optimization)
+        row = {**self.keys, "step": step, "epoch": epoch, "train_loss": math.nan if mean_loss is None else mean_loss,
+               **self._pending, **means, **weights}
+        self.steps.append(row)
+        self._pending, self._sums, self._count = None, {}, 0
+        if mean_loss is not None and not math.isfinite(mean_loss):
+            self.flush()
+            raise TrialDiverged(step, mean_loss, epoch=epoch)
 
     # -- epochs --------------------------------------------------------------------------------------------
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        row: dict[str, Any] = {**self.keys, "epoch": trainer.current_epoch, "step": trainer.global_step}
-        for name, value in trainer.callback_metrics.items():
+        self.record_epoch(epoch=trainer.current_epoch, step=trainer.global_step, metrics=trainer.callback_metrics,
+                          weights=_weights(pl_module), save=self.saves.due(trainer))
+
+    def record_epoch(self, *, epoch: int, step: int, metrics: Mapping[str, Any], weights: Mapping[str, float],
+                     save: bool) -> None:
+        """The epoch's row from the metrics logged so far; with ``save``, write both tables."""
+        row: dict[str, Any] = {**self.keys, "epoch": epoch, "step": step}
+        for name, value in metrics.items():
             if name.endswith("_step"):
                 continue
             row[name.removesuffix("_epoch")] = float(value)
         row.update(self._last_lrs)  # the LR this epoch trained with (epoch schedulers have not stepped yet)
-        row.update(_weights(pl_module))
+        row.update(weights)
         self.epochs.append(row)
-        if self.saves.due(trainer):
+        if save:
             self.flush()
 
     def flush(self) -> None:

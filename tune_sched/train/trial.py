@@ -39,6 +39,8 @@ class TrialResult:
             constant LR and for a scheduler that never acted, e.g. a ReduceLROnPlateau that never saw a plateau;
             None when no optimizer step was recorded).
         precision: what really ran (``32-true`` when 16-bit fell back on a machine without a GPU).
+        seed_mode: ``separate`` (its own model: alone or in lockstep, the same numbers) or ``stacked`` (trained with
+            the config's other seeds as one vectorised model; ``wall_time_s`` is then its share of their time).
         wall_time_s: the trial's own training time (see :func:`run_trial`).
         notes: one-line remarks: the precision fallback, the LR-liveness warning.
     """
@@ -62,6 +64,7 @@ class TrialResult:
     lr_stuck: bool = False
     lr_changed: bool | None = None
     precision: str = ""
+    seed_mode: str = "separate"
     num_threads: int = 0  # torch's intra-op threads: CPU results differ in the last digits between counts
     wall_time_s: float = 0.0
     notes: list[str] = field(default_factory=list)

@@ -12,6 +12,8 @@ The protocol:
 - ``validation_step`` logs ``val_loss`` (the weighted sum with the current weights) and ``val_<name>`` for the same
   components, per epoch.
 - There is no ``configure_optimizers``: the trial supplies it from the run config.
+- ``loss_terms(batch)`` returns ``loss`` and the components without logging anything, which is what lets a
+  config's seeds train stacked as one vectorised model (docs/seeds.md).
 
 A subclass builds ``self.net`` (a module mapping ``[B, 1, H, W]`` to ``[B, 1, H, W]``) and calls
 ``save_hyperparameters()`` itself (so its own kwargs are recorded).
@@ -60,12 +62,18 @@ class FieldRegressionModule(pl.LightningModule):
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         self._step(batch, "val")
 
+    def loss_terms(self, batch: tuple[torch.Tensor, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The stacked-seeds protocol (docs/seeds.md): ``loss`` (what is minimised) and every component, 0-d."""
+        x, y = batch
+        components = self.loss_components(self(x), y)
+        return {"loss": combine(components, self.loss_weights), **components}
+
     def _step(
         self, batch: tuple[torch.Tensor, torch.Tensor], stage: str
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        x, y = batch
-        components = self.loss_components(self(x), y)
-        loss = combine(components, self.loss_weights)
+        x, _ = batch
+        components = self.loss_terms(batch)
+        loss = components.pop("loss")
         size = x.shape[0]
         self.log(f"{stage}_loss", loss, on_step=False, on_epoch=True, prog_bar=False, batch_size=size)
         for name, value in components.items():
