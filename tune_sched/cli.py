@@ -251,7 +251,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
-    from tune_sched.analysis.reproduce import reproduce
+    from tune_sched.rerun.reproduce import reproduce
 
     result = reproduce(args.source, trial=args.trial, against=args.against,
                        seeds=_seeds(args.seeds) if args.seeds else None, tolerance=args.tolerance, out=args.out,
@@ -261,9 +261,9 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from tune_sched.analysis.arms import make_arms
     from tune_sched.analysis.compare import compare_arms
     from tune_sched.analysis.compare_report import comparison_text, write_comparison
+    from tune_sched.rerun.arms import make_arms
 
     a, b = make_arms(args.a, args.b, config_a=args.config_a, config_b=args.config_b,
                      seeds=_seeds(args.seeds) if args.seeds else None, max_epochs=args.max_epochs, out=args.out,

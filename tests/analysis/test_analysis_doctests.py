@@ -7,7 +7,7 @@ import importlib
 
 import pytest
 
-MODULES = ["spikes", "spike_table", "stats", "score", "importance", "ranking_table", "reproduce", "compare"]
+MODULES = ["spikes", "spike_table", "stats", "score", "importance", "ranking_table", "run_diff", "compare"]
 
 
 @pytest.mark.parametrize("name", MODULES)
@@ -24,7 +24,7 @@ def test_analysis_imports_neither_torch_nor_ray():
     code = (
         "import sys, tune_sched.analysis.spike_table, tune_sched.analysis.score, tune_sched.analysis.spikes,"
         " tune_sched.analysis.experiment_analysis, tune_sched.analysis.report, tune_sched.analysis.export,"
-        " tune_sched.analysis.reproduce, tune_sched.analysis.arms;"
+        " tune_sched.analysis.run_diff, tune_sched.analysis.arms;"
         "bad = [m for m in ('torch', 'ray', 'optuna', 'pytorch_lightning', 'scipy.signal') if m in sys.modules];"
         "print(bad)"
     )

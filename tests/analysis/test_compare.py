@@ -9,10 +9,11 @@ import math
 import numpy as np
 import pytest
 
-from tune_sched.analysis.arms import arm_from_experiment, make_arms
+from tune_sched.analysis.arms import arm_from_experiment
 from tune_sched.analysis.compare import compare_arms, probability_of_improvement
 from tune_sched.analysis.compare_report import comparison_json, comparison_text, write_comparison
 from tune_sched.core.errors import UsageError
+from tune_sched.rerun.arms import make_arms
 
 
 @pytest.fixture(scope="module")

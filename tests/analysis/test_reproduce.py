@@ -10,7 +10,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from tune_sched.analysis.reproduce import compare_runs, relative_deviation, reproduce, reproduce_config, reproduce_trial
+from tune_sched.analysis.run_diff import compare_runs, relative_deviation
+from tune_sched.rerun.reproduce import reproduce, reproduce_config, reproduce_trial
 from tune_sched.core.errors import UsageError
 from tune_sched.results.experiment import seed_dir
 

@@ -20,9 +20,8 @@ _EXPORTS = {
     "ExperimentAnalysis": "experiment_analysis", "analyze_experiment": "experiment_analysis",
     "write_analysis_table": "experiment_analysis", "config_families": "experiment_analysis",
     "arm_table": "arm_table", "arm_sentences": "arm_table", "param_importance": "importance", "write_report": "report",
-    "export_config": "export", "reproduce": "reproduce", "reproduce_trial": "reproduce",
-    "reproduce_config": "reproduce", "Arm": "arms", "make_arms": "arms", "Comparison": "compare",
-    "compare_arms": "compare",
+    "export_config": "export", "compare_runs": "run_diff", "relative_deviation": "run_diff", "Arm": "arms",
+    "arm_from_experiment": "arms", "Comparison": "compare", "compare_arms": "compare",
     "load_experiment": "tune_sched.results.experiment",
 }
 

@@ -2,15 +2,14 @@
 
 An ``Arm`` holds, per seed, the recorded status and best metric with that run's spike statistics, plus its steps
 and spike episodes for the figure. ``arm_from_experiment`` takes a config of an existing experiment (the best one
-by default, the same ranking as ``analyze``); ``arm_from_config`` trains a run config on the given seeds with
-``run_trial`` (each seed in ``<out_dir>/seed=<s>``) and reads the runs back; ``make_arms`` does either for the
-``compare`` command.
+by default, the same ranking as ``analyze``); ``arm_from_runs`` reads the runs of a run config trained on some
+seeds (each seed in ``<out_dir>/seed=<s>``). Training those runs is ``tune_sched.rerun.arms``.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,9 +19,8 @@ import pandas as pd
 from tune_sched.analysis.experiment_analysis import RUN_SPIKE_COLUMNS, analyze_experiment, select_config
 from tune_sched.analysis.spike_rules import SpikeRule
 from tune_sched.analysis.spike_table import EPISODE_COLUMNS, spike_analysis
-from tune_sched.core.errors import UsageError
 
-__all__ = ["ARM_RUN_COLUMNS", "Arm", "arm_from_config", "arm_from_experiment", "make_arms"]
+__all__ = ["ARM_RUN_COLUMNS", "Arm", "arm_from_experiment", "arm_from_runs"]
 
 ARM_RUN_COLUMNS = ("seed", "status", "reason", "best_metric", "best_epoch", "epochs_run", *RUN_SPIKE_COLUMNS)
 
@@ -55,61 +53,6 @@ class Arm:
     config: dict[str, Any]
 
 
-def make_arms(
-    a: str | Path,
-    b: str | Path,
-    *,
-    config_a: str | None = None,
-    config_b: str | None = None,
-    seeds: Sequence[int] | None = None,
-    max_epochs: int | None = None,
-    out: str | Path | None = None,
-    num_threads: int | None = None,
-    progress: Callable[[str], None] | None = None,
-) -> tuple[Arm, Arm]:
-    """Arms A and B from two experiments (``config_a``/``config_b``, default their best) or two run configs.
-
-    Two run configs are trained on the same ``seeds`` (default 0, 1, 2) into ``<out>/A`` and ``<out>/B`` (``out``
-    new or empty; default a temporary directory, removed once the arms are read).
-
-    Raises:
-        UsageError: a directory that is no experiment, an experiment and a config mixed, or options that do not
-            apply (seeds or max_epochs with experiments, config ids with run configs).
-    """
-    from tune_sched.analysis._workdir import work_dir
-    from tune_sched.results.experiment import is_experiment
-
-    kinds = []
-    for label, path in (("A", a), ("B", b)):
-        if Path(path).is_dir() and not is_experiment(path):
-            raise UsageError("is a directory but not an experiment", path=f"{label} ({path})",
-                             fix="pass an experiment directory or a run config YAML")
-        kinds.append("an experiment" if is_experiment(path) else "a run config")
-    if kinds[0] != kinds[1]:
-        raise UsageError(f"A ({a}) is {kinds[0]} but B ({b}) is {kinds[1]}", path="compare",
-                         fix="give two experiments or two run configs")
-    if kinds[0] == "an experiment":
-        for flag, value in (("--seeds", seeds), ("--max-epochs", max_epochs), ("--out", out)):
-            if value is not None:
-                raise UsageError("applies to two run configs only (experiments bring their runs)", path=flag,
-                                 fix="remove it")
-        return (arm_from_experiment(a, label="A", config_id=config_a, id_path="--config-a"),
-                arm_from_experiment(b, label="B", config_id=config_b, id_path="--config-b"))
-    for flag, value in (("--config-a", config_a), ("--config-b", config_b)):
-        if value is not None:
-            raise UsageError("applies to two experiments only", path=flag, fix="remove it")
-    options: dict[str, Any] = dict(seeds=list(seeds) if seeds else [0, 1, 2], max_epochs=max_epochs,
-                                   num_threads=num_threads, progress=progress)
-    from tune_sched.config.run_config import load_run_config
-    from tune_sched.train.preflight import preflight
-
-    for path in (a, b):  # both are checked before A trains: a broken B must not cost A's training first
-        preflight(load_run_config(path))
-    with work_dir(out, prefix="tune-sched-compare-") as work:
-        return (arm_from_config(a, label="A", out_dir=work / "A", **options),
-                arm_from_config(b, label="B", out_dir=work / "B", **options))
-
-
 def arm_from_experiment(path: str | Path, *, label: str, config_id: str | None = None,
                         id_path: str = "--config") -> Arm:
     """The arm of ``config_id`` (default: the experiment's best config) of an experiment.
@@ -128,45 +71,32 @@ def arm_from_experiment(path: str | Path, *, label: str, config_id: str | None =
                episodes=_keep(episodes, ["seed", *EPISODE_COLUMNS]), config=analysis.config(cid))
 
 
-def arm_from_config(
+def arm_from_runs(
     path: str | Path,
+    config: Any,
     *,
     label: str,
-    seeds: Sequence[int],
+    results: Sequence[Mapping[str, Any]],
     out_dir: str | Path,
-    max_epochs: int | None = None,
-    num_threads: int | None = None,
-    progress: Callable[[str], None] | None = None,
     spikes: SpikeRule | None = None,
 ) -> Arm:
-    """Train the run config at ``path`` on ``seeds`` (into ``<out_dir>/seed=<s>``) and make it an arm.
+    """The arm of run config ``config`` (read from ``path``) whose seeds trained into ``<out_dir>/seed=<s>``.
 
-    Raises:
-        UsageError: a bad run config or ``max_epochs``.
+    ``results`` are the runs' ``TrialResult.to_dict()`` rows; their steps are read from each seed's
+    ``steps.parquet`` and their spike episodes found with ``spikes`` (default the default rule).
     """
     import pyarrow.parquet as pq
 
-    from tune_sched.config.run_config import load_run_config
-    from tune_sched.train.progress import EpochPrinter
-    from tune_sched.train.trial import run_trial
-
-    config = load_run_config(path).with_overrides(max_epochs=max_epochs)
     out_dir = Path(out_dir)
-    rows, steps = [], []
-    for i, seed in enumerate(seeds, start=1):
-        if progress:
-            progress(f"training {label} ({Path(path).name}): seed {seed} ({i} of {len(seeds)})")
-        printer = EpochPrinter(config, emit=progress, indent="  ") if progress else None  # per-epoch lines, as run
-        result = run_trial(config, seed, out_dir / f"seed={seed}", config_id=label, checkpoint=False,
-                           num_threads=num_threads, epoch_hook=printer)
-        rows.append(result.to_dict())
-        step_file = out_dir / f"seed={seed}" / "steps.parquet"
+    steps = []
+    for row in results:
+        step_file = out_dir / f"seed={row['seed']}" / "steps.parquet"
         if step_file.is_file():
             table = pq.read_table(step_file)
             if {"step", "train_loss"} <= set(table.column_names):
                 steps.append(table.select(["seed", "step", "train_loss"]).to_pandas())
     steps_frame = pd.concat(steps, ignore_index=True) if steps else pd.DataFrame(columns=["seed", "step", "train_loss"])
-    runs = pd.DataFrame(rows)
+    runs = pd.DataFrame([dict(row) for row in results])
     episodes = pd.DataFrame(columns=["seed", *EPISODE_COLUMNS])
     if len(steps_frame):
         found = spike_analysis(steps_frame, by=["seed"], value="train_loss", step="step", rule=spikes or SpikeRule())
