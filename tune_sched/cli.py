@@ -279,9 +279,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
 COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], str]] = {
     "run": (cmd_run, "train one run config on one seed and record its metrics"),
     "search": (cmd_search, "search a space on Ray Tune: every config on every seed, ranked by a robust score"),
-    "validate": (cmd_validate, "check a run config or a search space without training anything (a file naming "
-                               "your own module imports it, and torch, to check its class and kwargs; one with "
-                               "trainer.logger imports Lightning to check the logger)"),
+    "validate": (cmd_validate, "check a run config or a search space without training anything (your own "
+                               "module, if it names one, is imported to check its class and kwargs)"),
     "analyze": (cmd_analyze, "rank an experiment's configs by quality and stability; write report.md with plots"),
     "export": (cmd_export, "write one config of an experiment (the best by default) as a run config YAML"),
     "reproduce": (cmd_reproduce, "train a recorded run again and check every metric comes back (exit 1 if not)"),
@@ -349,8 +348,28 @@ def _add_arguments(name: str, p: argparse.ArgumentParser) -> None:
         p.add_argument("--markdown", help="write a Markdown report here (and its figure beside it)")
 
 
+DESCRIPTION = """\
+Find optimizer and learning-rate-schedule settings for PyTorch Lightning models
+that are good and stable: search a space of configs, train each on several
+seeds, rank them by a robust score (quality, spread across seeds, divergence,
+loss spikes), and carry the best back into training."""
+
+EPILOG = """\
+a typical session:
+  tune-sched validate search_spaces/plateau.yaml
+  tune-sched search --space search_spaces/plateau.yaml --name plateau
+  tune-sched analyze experiments/plateau
+  tune-sched export experiments/plateau --out best.yaml
+  tune-sched run best.yaml --seed 5
+
+'tune-sched COMMAND --help' shows a command's options. Exit codes: 0 success,
+2 wrong input (one line naming the key and the fix; --debug shows the
+traceback), 1 anything else, 130 interrupted."""
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="tune-sched", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = _Parser(prog="tune-sched", description=DESCRIPTION, epilog=EPILOG,
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     parser.add_argument("--version", action="version", version="tune-sched 0.1.0")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
