@@ -1,8 +1,9 @@
-"""Read torch's optimizer and LR-scheduler signatures into the JSON snapshot that the catalog checks configs against.
+"""Read torch's optimizer and LR-scheduler signatures into the JSON form that the catalog checks configs against.
 
-``scripts/gen_torch_catalog.py`` writes :func:`live_signatures` to ``torch_signatures.json``; a test compares the
-two so the snapshot cannot go stale silently. Annotations are parsed with :mod:`ast` into the type language of
-:mod:`tune_sched.optim._types`; an annotation this module does not know is an error here (extend ``_NAMES``),
+``scripts/gen_torch_catalog.py`` writes :func:`live_signatures` to ``torch_signatures.json`` (the snapshot of the
+torch the suite runs on); :mod:`tune_sched.optim._installed_torch` decides which signatures the catalog uses and
+reads any other torch with :func:`live_signatures`. Annotations are parsed with :mod:`ast` into the type language
+of :mod:`tune_sched.optim._types`; an annotation this module does not know is an error here (extend ``_NAMES``),
 never a silently unchecked kwarg.
 """
 

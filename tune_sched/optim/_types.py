@@ -1,4 +1,4 @@
-"""The small type language of the torch signature snapshot: check a YAML value against it, convert it for torch.
+"""The small type language of the torch signatures: check a YAML value against it, convert it for torch.
 
 A type is JSON data, as written by ``scripts/gen_torch_catalog.py``:
 
@@ -56,7 +56,7 @@ def describe(spec: TypeSpec) -> str:
         return " or ".join(describe(t) for t in spec["union"])
     if "choice" in spec:
         return "one of " + ", ".join(repr(c) for c in spec["choice"])
-    raise ValueError(f"unknown type spec {spec!r}")  # a bug in the snapshot, not the user's input
+    raise ValueError(f"unknown type spec {spec!r}")  # a bug in the signatures, not the user's input
 
 
 def check_value(value: Any, spec: TypeSpec, path: str) -> Any:

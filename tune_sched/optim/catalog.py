@@ -1,7 +1,7 @@
 """Config checks for the optimizer and LR-scheduler blocks, without importing torch (``tune-sched validate``).
 
-Every name and kwarg is checked against the registries (:mod:`tune_sched.optim.registry`, built from a snapshot
-of torch's signatures); cheap type and range checks come with it. The builders
+Every name and kwarg is checked against the registries (:mod:`tune_sched.optim.registry`, built from the installed
+torch's signatures, read without importing it); cheap type and range checks come with it. The builders
 (:mod:`tune_sched.optim.optimizers`, :mod:`tune_sched.optim.lr_schedulers`) call the same two functions, so a
 hand-written dict gets the same errors as a YAML file. The registry API is re-exported here: this module is the
 torch-free entry point.

@@ -1,7 +1,7 @@
 """The optimizer and LR-scheduler registries: name -> a small frozen spec of the kwargs a config may give.
 
-The torch entries come from ``torch_signatures.json`` (a snapshot of torch's signatures written by
-``scripts/gen_torch_catalog.py``; a test compares it with the live torch), so nothing here imports torch. Our own
+The torch entries are the installed torch's signatures (:mod:`tune_sched.optim._installed_torch`: the committed
+snapshot when it is that torch, else read once per torch release and cached), so nothing here imports torch. Our own
 schedule families are declared below in the same form. Schedulers that need a Python callable (LambdaLR,
 MultiplicativeLR) are refused by name, with the reason.
 
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Literal
 
-from tune_sched.optim._torch_snapshot import read_snapshot
+from tune_sched.optim._installed_torch import torch_signatures
 from tune_sched.core.errors import UsageError, unknown_name
 
 __all__ = [
@@ -128,11 +128,11 @@ def _excluded_reason(name: str, kwargs: Mapping[str, KwargSpec]) -> str | None:
 
 
 def _load() -> tuple[dict[str, OptimizerSpec], dict[str, LRSchedulerSpec], dict[str, str]]:
-    snapshot = read_snapshot()
-    optimizers = {name: OptimizerSpec(name, _kwargs_of(e)) for name, e in snapshot["optimizers"].items()}
+    signatures = torch_signatures()
+    optimizers = {name: OptimizerSpec(name, _kwargs_of(e)) for name, e in signatures["optimizers"].items()}
     schedulers: dict[str, LRSchedulerSpec] = {}
     excluded: dict[str, str] = {}
-    entries = {name: _kwargs_of(e) for name, e in snapshot["lr_schedulers"].items()}
+    entries = {name: _kwargs_of(e) for name, e in signatures["lr_schedulers"].items()}
     for name, kwargs in entries.items():
         if (reason := _excluded_reason(name, kwargs)) is not None:
             excluded[name] = reason
