@@ -11,7 +11,8 @@ from torch import nn
 
 from tune_sched.train.tasks.examples import ExampleRegressor
 
-__all__ = ["CrashAt", "ManualOptimization", "NaNAt", "NotAModule", "OutOfMemoryAt", "OwnOptimizer", "Requires"]
+__all__ = ["CrashAt", "ManualOptimization", "NaNAt", "NotAModule", "OutOfMemoryAt", "OwnOptimizer", "Requires", "Stackable",
+           "WithBatchNorm"]
 
 
 class ManualOptimization(ExampleRegressor):
@@ -88,3 +89,38 @@ class Requires(ExampleRegressor):
 
 class NotAModule:
     """A plain class: not a LightningModule."""
+
+
+class Stackable(ExampleRegressor):
+    """Follows the stacked-seeds protocol (docs/seeds.md): ``loss_terms(batch)``, used by its own steps too; with
+    ``dropout`` > 0 a dropout layer before the linear map."""
+
+    def __init__(self, *, dropout: float = 0.0, **kwargs: int) -> None:
+        super().__init__(**kwargs)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear(self.drop(x))
+
+    def loss_terms(self, batch: tuple[torch.Tensor, torch.Tensor]) -> dict[str, torch.Tensor]:
+        x, y = batch
+        return {"loss": nn.functional.mse_loss(self(x), y)}
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        loss = self.loss_terms(batch)["loss"]
+        self.log("train_loss", loss, on_step=False, on_epoch=True, batch_size=batch[0].shape[0])
+        return loss
+
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        self.log("val_loss", self.loss_terms(batch)["loss"], on_epoch=True, batch_size=batch[0].shape[0])
+
+
+class WithBatchNorm(Stackable):
+    """The protocol, but with batch-norm running statistics (buffers): it cannot train stacked."""
+
+    def __init__(self, **kwargs: int) -> None:
+        super().__init__(**kwargs)
+        self.norm = nn.BatchNorm1d(self.hparams.in_features)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear(self.norm(x))
