@@ -1,0 +1,77 @@
+"""core/blocks.py: a dataclass's fields are a block's keys, each field's metadata its check; errors name key paths."""
+
+from __future__ import annotations
+
+import doctest
+from dataclasses import dataclass
+
+import pytest
+
+from tune_sched.core import blocks
+from tune_sched.core.blocks import Block, choice, flag, integer, number, read_block, setting, text
+from tune_sched.core.checks import join
+from tune_sched.core.errors import UsageError
+
+
+@dataclass(frozen=True)
+class Inner(Block):
+    PATH = "outer.inner"
+    KEY_KIND = "inner setting"
+
+    size: int = setting(2, check=integer(min=1))
+
+
+@dataclass(frozen=True)
+class Outer(Block):
+    PATH = "outer"
+
+    name: str = setting("a", check=text())
+    rate: float = setting(0.1, check=number(positive=True))
+    limit: float | None = setting(None, check=number(min=0.0), if_null="default")
+    cutoff: float | None = setting(0.5, check=number(), if_null="keep")
+    mode: str = setting("min", check=choice(["min", "max"], what="mode"))
+    on: bool = setting(True, check=flag())
+    inner: Inner = setting(default_factory=Inner, check=Inner.from_dict, if_null="default")
+
+    @classmethod
+    def check_together(cls, values, path):
+        if values["mode"] == "max" and values["limit"] is None:
+            raise UsageError("needs 'limit' with mode max", path=join(path, "limit"), fix="add limit: 1")
+        return {**values, "name": values["name"].upper()}
+
+
+def test_values_are_checked_normalized_and_defaults_filled():
+    assert Outer.from_dict({"rate": "1e-3", "inner": {"size": 4.0}, "name": "b"}) == Outer(
+        name="B", rate=0.001, inner=Inner(size=4))
+    assert Outer.from_dict(None) == Outer(name="A")
+
+
+def test_null_means_what_the_field_says():
+    assert Outer.from_dict({"limit": None, "inner": None, "cutoff": None}) == Outer(name="A", cutoff=None)
+    with pytest.raises(UsageError, match=r"^outer\.rate: must be a finite number, but got None"):
+        Outer.from_dict({"rate": None})
+
+
+@pytest.mark.parametrize(("data", "path", "match"), [
+    ({"rat": 1}, None, r"^outer\.rat: unknown key 'rat' \(did you mean 'rate'\?\); use one of: cutoff, inner, "),
+    ({"inner": {"sise": 1}}, None, r"^outer\.inner\.sise: unknown inner setting 'sise' \(did you mean 'size'\?\)"),
+    ({"inner": {"size": 0}}, "run.outer", r"^run\.outer\.inner\.size: must be at least 1, but got 0"),
+    ({"mode": "maxx"}, None, r"^outer\.mode: unknown mode 'maxx' \(did you mean 'max'\?\)"),
+    ({"on": "yes"}, None, r"^outer\.on: must be true or false"),
+    ({"mode": "max"}, None, r"^outer\.limit: needs 'limit' with mode max; add limit: 1$"),
+    ([1, 2], None, r"^outer: must be a mapping"),
+    ({"rate": 0}, "", r"^rate: must be greater than 0"),
+])
+def test_errors_name_the_key_path(data, path, match):
+    with pytest.raises(UsageError, match=match):
+        Outer.from_dict(data, path)
+
+
+def test_keys_can_be_narrowed_to_those_that_apply():
+    with pytest.raises(UsageError, match=r"^o\.mode: unknown short setting 'mode'; use one of: name, rate$"):
+        read_block(Outer, {"mode": "max"}, "o", keys=("name", "rate"), key_kind="short setting")
+    assert read_block(Outer, {"rate": 2}, "o", keys=("name", "rate")) == Outer(name="A", rate=2.0)
+
+
+def test_doctests():
+    assert doctest.testmod(blocks).failed == 0
