@@ -34,7 +34,9 @@ class Outer(Block):
     inner: Inner = setting(default_factory=Inner, check=Inner.from_dict, if_null="default")
 
     @classmethod
-    def check_together(cls, values, path):
+    def check_together(cls, values, path, *, written):
+        if "cutoff" in written and not values["on"]:
+            raise UsageError("applies only when on", path=join(path, "cutoff"), fix="remove it")
         if values["mode"] == "max" and values["limit"] is None:
             raise UsageError("needs 'limit' with mode max", path=join(path, "limit"), fix="add limit: 1")
         return {**values, "name": values["name"].upper()}
@@ -59,6 +61,7 @@ def test_null_means_what_the_field_says():
     ({"mode": "maxx"}, None, r"^outer\.mode: unknown mode 'maxx' \(did you mean 'max'\?\)"),
     ({"on": "yes"}, None, r"^outer\.on: must be true or false"),
     ({"mode": "max"}, None, r"^outer\.limit: needs 'limit' with mode max; add limit: 1$"),
+    ({"on": False, "cutoff": 0.5}, None, r"^outer\.cutoff: applies only when on; remove it$"),
     ([1, 2], None, r"^outer: must be a mapping"),
     ({"rate": 0}, "", r"^rate: must be greater than 0"),
 ])

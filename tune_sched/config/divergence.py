@@ -24,11 +24,12 @@ trainer:
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any, Literal
 
-from tune_sched.core.checks import as_float, as_int, as_mapping, check_keys, join
+from tune_sched.core.blocks import Block, integer, number, setting
+from tune_sched.core.checks import join
 from tune_sched.core.errors import UsageError
 from tune_sched.core import words
 
@@ -38,33 +39,24 @@ Kind = Literal["", "non_finite", "blew_up", "never_learned"]
 
 
 @dataclass(frozen=True)
-class DivergenceRule:
+class DivergenceRule(Block):
     """The rule's parameters (see the module docstring): ``blowup_factor`` > 1, ``patience`` >= 1 epochs,
     ``min_improvement`` in [0, 1) or None (no "never learned" check)."""
 
-    blowup_factor: float = 100.0
-    patience: int = 2
-    min_improvement: float | None = 0.01
+    PATH = "trainer.divergence"
+    KEY_KIND = "divergence setting"
+
+    blowup_factor: float = setting(100.0, check=number())
+    patience: int = setting(2, check=integer(min=1))
+    min_improvement: float | None = setting(0.01, check=number(), if_null="keep")
 
     def __post_init__(self) -> None:
         _check(self.blowup_factor, self.patience, self.min_improvement, None)
 
     @classmethod
-    def from_dict(cls, data: Any, path: str = "trainer.divergence") -> DivergenceRule:
-        """Validate the ``trainer.divergence`` block; errors name the key path."""
-        data = as_mapping(data, path)
-        check_keys(data, [f.name for f in fields(cls)], path, what="divergence setting")
-        kw: dict[str, Any] = {}
-        if "blowup_factor" in data:
-            kw["blowup_factor"] = as_float(data["blowup_factor"], join(path, "blowup_factor"))
-        if "patience" in data:
-            kw["patience"] = as_int(data["patience"], join(path, "patience"), min=1)
-        if "min_improvement" in data:
-            value = data["min_improvement"]
-            kw["min_improvement"] = None if value is None else as_float(value, join(path, "min_improvement"))
-        merged = {**{f.name: getattr(cls, f.name) for f in fields(cls)}, **kw}
-        _check(merged["blowup_factor"], merged["patience"], merged["min_improvement"], path)
-        return cls(**kw)
+    def check_together(cls, values: dict[str, Any], path: str, *, written: Mapping[str, Any]) -> dict[str, Any]:
+        _check(values["blowup_factor"], values["patience"], values["min_improvement"], path)
+        return values
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}

@@ -21,10 +21,11 @@ resources: {cpu: 1, gpu: 0.25}  # per config (a config trains its seeds together
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass
 from typing import Any, Literal
 
-from tune_sched.core.checks import as_choice, as_float, as_int, as_mapping, check_keys, join
+from tune_sched.core.blocks import Block, choice, integer, number, setting
+from tune_sched.core.checks import as_float, as_int, join
 from tune_sched.core.errors import UsageError
 
 __all__ = ["ALGORITHMS", "PRUNER_RULES", "PrunerSettings", "Resources", "SearchSettings", "parse_seeds"]
@@ -38,48 +39,43 @@ DEFAULT_SEEDS = (0, 1, 2)
 _PRUNER_KEYS = {"grace_period": ("asha", "median"), "reduction_factor": ("asha",), "min_samples_required": ("median",)}
 
 
+def _reduction_factor(value: Any, path: str) -> float:
+    factor = as_float(value, path)
+    if factor <= 1:
+        raise UsageError(f"must be greater than 1, but got {factor}", path=path,
+                         fix="use 2 to 4 (ASHA keeps 1 config in that many at each rung)")
+    return factor
+
+
 @dataclass(frozen=True)
-class PrunerSettings:
+class PrunerSettings(Block):
     """The rule that stops weak configs early on their seed-aggregated metric (not the trainer's early stopping).
 
     ``grace_period`` is in epochs; ``reduction_factor`` is ASHA's (keep 1 in that many at each rung);
     ``min_samples_required`` is how many other configs the median rule compares with.
     """
 
-    rule: Literal["asha", "median", "none"] = "asha"
-    grace_period: int = 3
-    reduction_factor: float = 3.0
-    min_samples_required: int = 3
+    PATH = "search.pruner"
+
+    rule: Literal["asha", "median", "none"] = setting("asha", check=choice(PRUNER_RULES, what="pruner rule"))
+    grace_period: int = setting(3, check=integer(min=1))
+    reduction_factor: float = setting(3.0, check=_reduction_factor)
+    min_samples_required: int = setting(3, check=integer(min=1))
 
     @classmethod
-    def from_dict(cls, data: Any, path: str = "search.pruner") -> PrunerSettings:
+    def from_dict(cls, data: Any, path: str | None = None) -> PrunerSettings:
         """``null`` or ``none`` means no pruning; a bare rule name (``asha``) takes the defaults."""
         if data is None:
             return cls(rule="none")
-        if isinstance(data, str):
-            data = {"rule": data}
-        data = as_mapping(data, path)
-        check_keys(data, [f.name for f in fields(cls)], path)
-        rule = as_choice(data.get("rule", cls.rule), PRUNER_RULES, join(path, "rule"), what="pruner rule")
+        return super().from_dict({"rule": data} if isinstance(data, str) else data, path)
+
+    @classmethod
+    def check_together(cls, values: dict[str, Any], path: str, *, written: Mapping[str, Any]) -> dict[str, Any]:
         for key, rules in _PRUNER_KEYS.items():
-            if key in data and rule not in rules:
-                raise UsageError(
-                    f"applies only to rule {' or '.join(rules)}, not {rule}", path=join(path, key), fix=f"remove {key}"
-                )
-        kw: dict[str, Any] = {"rule": rule}
-        if "grace_period" in data:
-            kw["grace_period"] = as_int(data["grace_period"], join(path, "grace_period"), min=1)
-        if "reduction_factor" in data:
-            factor = as_float(data["reduction_factor"], join(path, "reduction_factor"))
-            if factor <= 1:
-                raise UsageError(
-                    f"must be greater than 1, but got {factor}", path=join(path, "reduction_factor"),
-                    fix="use 2 to 4 (ASHA keeps 1 config in that many at each rung)",
-                )
-            kw["reduction_factor"] = factor
-        if "min_samples_required" in data:
-            kw["min_samples_required"] = as_int(data["min_samples_required"], join(path, "min_samples_required"), min=1)
-        return cls(**kw)
+            if key in written and values["rule"] not in rules:
+                raise UsageError(f"applies only to rule {' or '.join(rules)}, not {values['rule']}",
+                                 path=join(path, key), fix=f"remove {key}")
+        return values
 
     def describe(self) -> str:
         if self.rule == "none":
@@ -92,63 +88,30 @@ class PrunerSettings:
 
 
 @dataclass(frozen=True)
-class SearchSettings:
+class SearchSettings(Block):
     """The ``search:`` block. ``num_samples`` is None for ``algorithm: grid`` (every grid point is tried)."""
 
-    algorithm: Literal["optuna", "random", "grid"] = "optuna"
-    num_samples: int | None = DEFAULT_NUM_SAMPLES
-    time_budget_s: float | None = None
-    max_concurrent: int | None = None
-    max_failures: int = 0
-    sampler_seed: int = 0
-    save_every_s: float = 10.0
-    pruner: PrunerSettings = field(default_factory=PrunerSettings)
+    PATH = "search"
+
+    algorithm: Literal["optuna", "random", "grid"] = setting("optuna", check=choice(ALGORITHMS, what="algorithm"))
+    num_samples: int | None = setting(DEFAULT_NUM_SAMPLES, check=integer(min=1), if_null="default")
+    time_budget_s: float | None = setting(None, check=number(positive=True), if_null="default")
+    max_concurrent: int | None = setting(None, check=integer(min=1), if_null="default")
+    max_failures: int = setting(0, check=integer(min=0))
+    sampler_seed: int = setting(0, check=integer(min=0))
+    save_every_s: float = setting(10.0, check=number(min=0.0), if_null="default")
+    pruner: PrunerSettings = setting(default_factory=PrunerSettings, check=PrunerSettings.from_dict)
 
     @classmethod
-    def from_dict(cls, data: Any, path: str = "search") -> SearchSettings:
-        data = as_mapping(data, path)
-        check_keys(data, [f.name for f in fields(cls)], path)
-        p = lambda key: join(path, key)  # noqa: E731
-        algorithm = as_choice(data.get("algorithm", cls.algorithm), ALGORITHMS, p("algorithm"), what="algorithm")
-        kw: dict[str, Any] = {"algorithm": algorithm}
-        if algorithm == "grid":
-            if data.get("num_samples") is not None:
-                raise UsageError(
-                    "does not apply to algorithm grid, which tries every grid point once", path=p("num_samples"),
-                    fix="remove num_samples, or use algorithm: random to try a few of them",
-                )
-            kw["num_samples"] = None
-        elif data.get("num_samples") is not None:
-            kw["num_samples"] = as_int(data["num_samples"], p("num_samples"), min=1)
-        if data.get("time_budget_s") is not None:
-            kw["time_budget_s"] = as_float(data["time_budget_s"], p("time_budget_s"), positive=True)
-        if data.get("max_concurrent") is not None:
-            kw["max_concurrent"] = as_int(data["max_concurrent"], p("max_concurrent"), min=1)
-        if "max_failures" in data:
-            kw["max_failures"] = as_int(data["max_failures"], p("max_failures"), min=0)
-        if "sampler_seed" in data:
-            kw["sampler_seed"] = as_int(data["sampler_seed"], p("sampler_seed"), min=0)
-        if data.get("save_every_s") is not None:
-            kw["save_every_s"] = as_float(data["save_every_s"], p("save_every_s"), min=0.0)
-        if "pruner" in data:
-            kw["pruner"] = PrunerSettings.from_dict(data["pruner"], p("pruner"))
-        return cls(**kw)
-
-
-@dataclass(frozen=True)
-class Resources:
-    """What one trial (one config, all its seeds) asks Ray for: CPUs and a share of GPUs (0.25 = a quarter)."""
-
-    cpu: float = 1.0
-    gpu: float = 0.0
-
-    @classmethod
-    def from_dict(cls, data: Any, path: str = "resources") -> Resources:
-        data = as_mapping(data, path)
-        check_keys(data, ["cpu", "gpu"], path)
-        cpu = check_cpu(data["cpu"], join(path, "cpu")) if "cpu" in data else cls.cpu
-        gpu = check_gpu(data["gpu"], join(path, "gpu")) if "gpu" in data else cls.gpu
-        return cls(cpu=cpu, gpu=gpu)
+    def check_together(cls, values: dict[str, Any], path: str, *, written: Mapping[str, Any]) -> dict[str, Any]:
+        if values["algorithm"] != "grid":
+            return values
+        if written.get("num_samples") is not None:
+            raise UsageError(
+                "does not apply to algorithm grid, which tries every grid point once", path=join(path, "num_samples"),
+                fix="remove num_samples, or use algorithm: random to try a few of them",
+            )
+        return {**values, "num_samples": None}
 
 
 def check_cpu(value: Any, path: str) -> float:
@@ -165,6 +128,16 @@ def check_gpu(value: Any, path: str) -> float:
             fix=f"use {int(gpu)} or {int(gpu) + 1} (Ray only shares a single GPU between trials)",
         )
     return gpu
+
+
+@dataclass(frozen=True)
+class Resources(Block):
+    """What one trial (one config, all its seeds) asks Ray for: CPUs and a share of GPUs (0.25 = a quarter)."""
+
+    PATH = "resources"
+
+    cpu: float = setting(1.0, check=check_cpu)
+    gpu: float = setting(0.0, check=check_gpu)
 
 
 def parse_seeds(value: Any, path: str = "seeds") -> tuple[int, ...]:

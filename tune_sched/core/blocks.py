@@ -24,7 +24,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, ClassVar, Literal
 
 from tune_sched.core.checks import as_bool, as_choice, as_float, as_int, as_mapping, as_str, check_keys, join
@@ -80,9 +80,10 @@ class Block:
         return read_block(cls, data, cls.PATH if path is None else path)
 
     @classmethod
-    def check_together(cls, values: dict[str, Any], path: str) -> dict[str, Any]:
+    def check_together(cls, values: dict[str, Any], path: str, *, written: Mapping[str, Any]) -> dict[str, Any]:
         """Rules between keys, on every value (defaults filled in); returns the values, possibly completed.
 
+        ``written`` is the block as written (for a key that applies only with some other value).
         Raise UsageError with ``join(path, key)`` for the key to change. The default checks nothing.
         """
         return values
@@ -106,7 +107,7 @@ def read_block(cls: type, data: Any, path: str, *, keys: Iterable[str] | None = 
             values[f.name] = f.default
         else:
             values[f.name] = f.default_factory()
-    return cls(**cls.check_together(values, path))
+    return cls(**cls.check_together(values, path, written=data))
 
 
 def integer(*, min: int | None = None) -> Check:
