@@ -34,15 +34,16 @@ YAML (for the search and ``analyze``)::
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from tune_sched.analysis.stats import SUMMARY_COLUMNS, iqm, run_diverged, summarize_seeds
-from tune_sched.core.checks import as_choice, as_float, as_mapping, check_keys, join
+from tune_sched.core.blocks import Block, number, setting
+from tune_sched.core.checks import as_choice, join
 from tune_sched.core.errors import UsageError
 from tune_sched.core.words import COUNTS_AS_DIVERGED, Mode, oriented
 
@@ -53,27 +54,26 @@ _LEVEL_FLOOR = 1e-12
 
 
 @dataclass(frozen=True)
-class ScoreSettings:
+class ScoreSettings(Block):
     """The score's weights (``spread_weight`` >= 0, ``divergence_penalty`` > 0, ``spike_weight`` >= 0); see the
     module docstring."""
 
-    spread_weight: float = 0.5
-    divergence_penalty: float = 1.0
-    spike_weight: float = 0.05
+    PATH = "score"
+    KEY_KIND = "score setting"
+
+    spread_weight: float = setting(0.5, check=number())
+    divergence_penalty: float = setting(1.0, check=number())
+    spike_weight: float = setting(0.05, check=number())
 
     def __post_init__(self) -> None:
         _check_weights(self.spread_weight, self.divergence_penalty, None)
         _check_spike_weight(self.spike_weight, None)
 
     @classmethod
-    def from_dict(cls, data: Any, path: str = "score") -> ScoreSettings:
-        """Validate the ``score`` block of a YAML file; errors name the key path."""
-        data = as_mapping(data, path)
-        check_keys(data, [f.name for f in fields(cls)], path, what="score setting")
-        values = {key: as_float(value, join(path, key)) for key, value in data.items()}
-        _check_weights(values.get("spread_weight", 0.5), values.get("divergence_penalty", 1.0), path)
-        _check_spike_weight(values.get("spike_weight", 0.05), path)
-        return cls(**values)
+    def check_together(cls, values: dict[str, Any], path: str, *, written: Mapping[str, Any]) -> dict[str, Any]:
+        _check_weights(values["spread_weight"], values["divergence_penalty"], path)
+        _check_spike_weight(values["spike_weight"], path)
+        return values
 
 
 def robust_score(

@@ -37,13 +37,14 @@ YAML (the same keys as the keyword arguments of ``detect_spikes``)::
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, fields
 from typing import Any, Literal
 
 import numpy as np
 
 from tune_sched.analysis._rolling import block_noise, trailing_mean_std, trailing_median
-from tune_sched.core.checks import as_choice, as_float, as_int, as_mapping, check_keys, join
+from tune_sched.core.blocks import Block, integer, number, read_block, setting
+from tune_sched.core.checks import as_choice, as_float, as_mapping, join
 from tune_sched.core.errors import UsageError
 
 __all__ = [
@@ -57,33 +58,52 @@ _MEDIAN_VARIANCE = np.pi / 2  # a median of m normal values varies pi / 2 times 
 _ROBUST_MIN_COUNT = 2  # values before a value that robust needs to judge it
 
 
+def _check_rule(value: Any, path: str) -> str:
+    return as_choice(value, RULES, path, what="spike rule")
+
+
+def _check_alpha(value: Any, path: str) -> float:
+    alpha = as_float(value, path, positive=True)
+    if alpha > 1:
+        raise UsageError(f"must be in (0, 1], but got {alpha}", path=path, fix="use e.g. 0.3 (larger is faster)")
+    return alpha
+
+
+def _check_threshold(value: Any, path: str) -> float:
+    threshold = as_float(value, path)
+    if threshold <= 1:
+        raise UsageError(
+            f"must be greater than 1 (a ratio to the median), but got {threshold}", path=path, fix="use e.g. 2.0"
+        )
+    return threshold
+
+
 @dataclass(frozen=True)
-class SpikeRule:
+class SpikeRule(Block):
     """Validated settings for spike detection; build one with ``make_rule(**kwargs)`` or ``SpikeRule.from_dict``.
 
     ``k`` belongs to ``robust`` and ``zscore``, ``min_ratio`` to ``robust`` and ``threshold`` to ``median_ratio``;
     ``window``, ``ema_alpha`` and ``recovery_tol`` apply to every rule.
     """
 
-    rule: Literal["robust", "zscore", "median_ratio"] = "robust"
-    window: int = 128
-    k: float = 6.0
-    threshold: float = 2.0
-    min_ratio: float = 2.0
-    ema_alpha: float = 0.3
-    recovery_tol: float = 0.1
+    PATH = "spikes"
+
+    rule: Literal["robust", "zscore", "median_ratio"] = setting("robust", check=_check_rule)
+    window: int = setting(128, check=integer(min=4))
+    k: float = setting(6.0, check=number(positive=True))
+    threshold: float = setting(2.0, check=_check_threshold)
+    min_ratio: float = setting(2.0, check=_check_threshold)
+    ema_alpha: float = setting(0.3, check=_check_alpha)
+    recovery_tol: float = setting(0.1, check=number(min=0.0))
 
     @classmethod
-    def from_dict(cls, data: Any, path: str | None = "spikes") -> SpikeRule:
-        """Validate a mapping (YAML block or keyword arguments); errors name the key path and the valid keys."""
-        data = as_mapping(data, path or "spikes")
-        name = as_choice(data.get("rule", "robust"), RULES, join(path, "rule"), what="spike rule")
-        check_keys(data, ("rule", *RULES[name].settings, *_SHARED), path, what=f"{name} setting")
-        out = cls(rule=name)  # type: ignore[arg-type]
-        for key, value in data.items():
-            if key != "rule":
-                out = replace(out, **{key: _CHECKS[key](value, join(path, key))})
-        return out
+    def from_dict(cls, data: Any, path: str | None = None) -> SpikeRule:
+        """Validate a mapping (YAML block or keyword arguments); errors name the key path and the keys valid for
+        its rule (``path=""``: the bare key names, as for keyword arguments)."""
+        path = cls.PATH if path is None else path
+        data = as_mapping(data, path or cls.PATH)
+        name = _check_rule(data.get("rule", "robust"), join(path, "rule"))
+        return read_block(cls, data, path, keys=("rule", *RULES[name].settings, *_SHARED), key_kind=f"{name} setting")
 
 
 def make_rule(rule: str | SpikeRule = "robust", **settings: Any) -> SpikeRule:
@@ -94,9 +114,9 @@ def make_rule(rule: str | SpikeRule = "robust", **settings: Any) -> SpikeRule:
     """
     if isinstance(rule, SpikeRule):
         if settings:
-            return SpikeRule.from_dict({**rule_settings(rule), **settings}, path=None)
+            return SpikeRule.from_dict({**rule_settings(rule), **settings}, path="")
         return rule
-    return SpikeRule.from_dict({"rule": rule, **settings}, path=None)
+    return SpikeRule.from_dict({"rule": rule, **settings}, path="")
 
 
 def effective_window(n: int, window: int) -> int:
@@ -164,32 +184,6 @@ RULES: dict[str, RuleInfo] = {
     ),
 }
 _SHARED = ("ema_alpha", "recovery_tol")
-
-
-def _check_alpha(value: Any, path: str) -> float:
-    alpha = as_float(value, path, positive=True)
-    if alpha > 1:
-        raise UsageError(f"must be in (0, 1], but got {alpha}", path=path, fix="use e.g. 0.3 (larger is faster)")
-    return alpha
-
-
-def _check_threshold(value: Any, path: str) -> float:
-    threshold = as_float(value, path)
-    if threshold <= 1:
-        raise UsageError(
-            f"must be greater than 1 (a ratio to the median), but got {threshold}", path=path, fix="use e.g. 2.0"
-        )
-    return threshold
-
-
-_CHECKS: dict[str, Callable[[Any, str], Any]] = {
-    "window": lambda v, p: as_int(v, p, min=4),
-    "k": lambda v, p: as_float(v, p, positive=True),
-    "threshold": _check_threshold,
-    "min_ratio": _check_threshold,
-    "ema_alpha": _check_alpha,
-    "recovery_tol": lambda v, p: as_float(v, p, min=0.0),
-}
 
 
 def rule_settings(rule: SpikeRule) -> dict[str, Any]:
