@@ -28,7 +28,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tune_sched.optim._torch_snapshot import read_snapshot, render
+from tune_sched.optim._torch_snapshot import live_signatures, read_snapshot, render
 
 __all__ = ["cache_dir", "installed_release", "release_of", "torch_signatures"]
 
@@ -93,8 +93,6 @@ def torch_signatures(release: str | None = None, *, cache: Path | None = None) -
 
 def _read_torch() -> dict[str, Any]:
     if "torch" in sys.modules:
-        from tune_sched.optim._torch_snapshot import live_signatures
-
         return live_signatures()
     # torch first: the child's own catalog then reads it in-process instead of starting another child
     code = ("import torch; from tune_sched.optim._torch_snapshot import live_signatures, render; "
