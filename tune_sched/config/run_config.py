@@ -14,9 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from tune_sched.core.checks import (
-    as_bool,
     as_choice,
-    as_float,
     as_int,
     as_mapping,
     as_str,
@@ -24,6 +22,8 @@ from tune_sched.core.checks import (
     join,
 )
 from tune_sched.config.divergence import DivergenceRule
+from tune_sched.config.loggers import parse_loggers
+from tune_sched.core.blocks import Block, choice, flag, integer, number, setting, text
 from tune_sched.core.errors import UsageError
 
 __all__ = ["SEED_MODES", "EarlyStoppingConfig", "RunConfig", "TrainerConfig", "load_run_config",
@@ -52,83 +52,39 @@ def normalize_precision(value: Any, path: str = "trainer.precision") -> str:
 
 
 @dataclass(frozen=True)
-class EarlyStoppingConfig:
+class EarlyStoppingConfig(Block):
     """Lightning's EarlyStopping on a logged metric (the trainer's own stopping, not the search's pruner)."""
 
-    monitor: str = "val_loss"
-    patience: int = 5
-    mode: Literal["min", "max"] = "min"
-    min_delta: float = 0.0
+    PATH = "trainer.early_stopping"
 
-    @classmethod
-    def from_dict(cls, data: Any, path: str = "trainer.early_stopping") -> EarlyStoppingConfig:
-        data = as_mapping(data, path)
-        check_keys(data, [f.name for f in fields(cls)], path)
-        out = cls()
-        if "monitor" in data:
-            out = replace(out, monitor=as_str(data["monitor"], join(path, "monitor")))
-        if "patience" in data:
-            out = replace(out, patience=as_int(data["patience"], join(path, "patience"), min=1))
-        if "mode" in data:
-            out = replace(out, mode=as_choice(data["mode"], ["min", "max"], join(path, "mode"), what="mode"))
-        if "min_delta" in data:
-            out = replace(out, min_delta=as_float(data["min_delta"], join(path, "min_delta"), min=0.0))
-        return out
+    monitor: str = setting("val_loss", check=text())
+    patience: int = setting(5, check=integer(min=1))
+    mode: Literal["min", "max"] = setting("min", check=choice(["min", "max"], what="mode"))
+    min_delta: float = setting(0.0, check=number(min=0.0))
 
 
 @dataclass(frozen=True)
-class TrainerConfig:
+class TrainerConfig(Block):
     """The Lightning Trainer settings a run config controls."""
 
-    max_epochs: int = 10
-    precision: str = "32-true"
-    gradient_clip_val: float | None = None
-    accumulate_grad_batches: int = 1
-    early_stopping: EarlyStoppingConfig | None = None
-    deterministic: bool = True
-    batch_size: int | None = None
-    accelerator: Literal["auto", "cpu", "gpu"] = "auto"
-    limit_train_batches: int | None = None
-    check_val_every_n_epoch: int = 1
-    divergence: DivergenceRule = field(default_factory=DivergenceRule)
-    logger: list[dict[str, Any]] = field(default_factory=list)  # Lightning loggers (config/loggers.py)
-    seed_mode: Literal["auto", "stacked", "separate"] = "auto"  # several seeds as one model (train/stacked.py)
+    PATH = "trainer"
 
-    @classmethod
-    def from_dict(cls, data: Any, path: str = "trainer") -> TrainerConfig:
-        data = as_mapping(data, path)
-        check_keys(data, [f.name for f in fields(cls)], path)
-        kw: dict[str, Any] = {}
-        p = lambda k: join(path, k)  # noqa: E731
-        if "max_epochs" in data:
-            kw["max_epochs"] = as_int(data["max_epochs"], p("max_epochs"), min=1)
-        if "precision" in data:
-            kw["precision"] = normalize_precision(data["precision"], p("precision"))
-        if data.get("gradient_clip_val") is not None:
-            kw["gradient_clip_val"] = as_float(data["gradient_clip_val"], p("gradient_clip_val"), positive=True)
-        if "accumulate_grad_batches" in data:
-            kw["accumulate_grad_batches"] = as_int(data["accumulate_grad_batches"], p("accumulate_grad_batches"), min=1)
-        if data.get("early_stopping") is not None:
-            kw["early_stopping"] = EarlyStoppingConfig.from_dict(data["early_stopping"], p("early_stopping"))
-        if "deterministic" in data:
-            kw["deterministic"] = as_bool(data["deterministic"], p("deterministic"))
-        if data.get("batch_size") is not None:
-            kw["batch_size"] = as_int(data["batch_size"], p("batch_size"), min=1)
-        if "accelerator" in data:
-            kw["accelerator"] = as_choice(data["accelerator"], ["auto", "cpu", "gpu"], p("accelerator"), what="accelerator")
-        if data.get("limit_train_batches") is not None:
-            kw["limit_train_batches"] = as_int(data["limit_train_batches"], p("limit_train_batches"), min=1)
-        if "check_val_every_n_epoch" in data:
-            kw["check_val_every_n_epoch"] = as_int(data["check_val_every_n_epoch"], p("check_val_every_n_epoch"), min=1)
-        if data.get("divergence") is not None:
-            kw["divergence"] = DivergenceRule.from_dict(data["divergence"], p("divergence"))
-        if "logger" in data:
-            from tune_sched.config.loggers import parse_loggers
-
-            kw["logger"] = parse_loggers(data["logger"], p("logger"))
-        if "seed_mode" in data:
-            kw["seed_mode"] = as_choice(data["seed_mode"], SEED_MODES, p("seed_mode"), what="seed mode")
-        return cls(**kw)
+    max_epochs: int = setting(10, check=integer(min=1))
+    precision: str = setting("32-true", check=normalize_precision)
+    gradient_clip_val: float | None = setting(None, check=number(positive=True), if_null="default")
+    accumulate_grad_batches: int = setting(1, check=integer(min=1))
+    early_stopping: EarlyStoppingConfig | None = setting(None, check=EarlyStoppingConfig.from_dict, if_null="default")
+    deterministic: bool = setting(True, check=flag())
+    batch_size: int | None = setting(None, check=integer(min=1), if_null="default")
+    accelerator: Literal["auto", "cpu", "gpu"] = setting(
+        "auto", check=choice(["auto", "cpu", "gpu"], what="accelerator"))
+    limit_train_batches: int | None = setting(None, check=integer(min=1), if_null="default")
+    check_val_every_n_epoch: int = setting(1, check=integer(min=1))
+    divergence: DivergenceRule = setting(default_factory=DivergenceRule, check=DivergenceRule.from_dict,
+                                         if_null="default")
+    logger: list[dict[str, Any]] = setting(default_factory=list, check=parse_loggers)  # config/loggers.py
+    seed_mode: Literal["auto", "stacked", "separate"] = setting(  # several seeds as one model (train/stacked.py)
+        "auto", check=choice(SEED_MODES, what="seed mode"))
 
 
 @dataclass(frozen=True)
