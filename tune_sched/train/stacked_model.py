@@ -25,6 +25,9 @@ import torch
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
+from tune_sched.optim.lightning import trainer_lengths
+from tune_sched.optim.lr_schedulers import build_lr_scheduler
+from tune_sched.optim.optimizers import build_optimizer
 from tune_sched.train.seed_batches import SeedBatches
 
 __all__ = ["StackedModule"]
@@ -136,10 +139,6 @@ class StackedModule(pl.LightningModule):
     # -- optimizer, gradients ----------------------------------------------------------------------------------
     def configure_optimizers(self) -> Any:
         """The run config's optimizer and LR scheduler, their param groups named as the module's own."""
-        from tune_sched.optim.lightning import trainer_lengths
-        from tune_sched.optim.lr_schedulers import build_lr_scheduler
-        from tune_sched.optim.optimizers import build_optimizer
-
         optimizer = build_optimizer(self._base, self._config.optimizer)  # groups by the module's own names
         stacked_of = {id(p): q for (_, p), q in zip(self._base.named_parameters(), self.seed_params)}
         for group in optimizer.param_groups:  # no step taken yet: no state refers to the single parameters
@@ -162,10 +161,10 @@ class StackedModule(pl.LightningModule):
     def on_after_backward(self) -> None:
         self._norms = None
         if not bool(self.alive.all()):
-            dead = ~self.alive
             for p in self.seed_params:
-                if p.grad is not None:
-                    p.grad[dead] = 0
+                if p.grad is not None:  # where, not a product: a dead seed's NaN gradients times 0 stay NaN
+                    alive = self.alive.view(-1, *([1] * (p.grad.ndim - 1)))
+                    p.grad = torch.where(alive, p.grad, torch.zeros_like(p.grad))
 
     def configure_gradient_clipping(self, optimizer: Any, gradient_clip_val: float | None = None,
                                     gradient_clip_algorithm: str | None = None) -> None:
