@@ -187,7 +187,7 @@ def main() -> int:
     for n in SHARED:
         rows.append(run_shared(n, 1, work, budget_s=20))
     result = {"environment": info, "runs": rows, "summary": summary(rows)}
-    text = json.dumps(result["summary"], indent=1)
+    text = json.dumps(result["summary"])
     print(f"summary: {text}", flush=True)
     out = os.environ.get("OUT")
     if out:
