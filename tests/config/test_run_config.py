@@ -14,6 +14,7 @@ from tune_sched.config.run_config import (
     normalize_precision,
 )
 from tune_sched.core.errors import UsageError
+from tune_sched.losses.scheduler_config import LossSchedulerConfig, validate_loss_scheduler_config
 
 EXAMPLE_MODULE = "tune_sched.train.tasks.examples:ExampleRegressor"
 
@@ -24,6 +25,18 @@ def test_defaults():
     assert cfg.optimizer == {"name": "Adam", "lr": 1e-3}
     assert cfg.lr_scheduler is None and cfg.loss_scheduler is None
     assert cfg.trainer == TrainerConfig()
+
+
+def test_loss_scheduler_is_typed_and_still_reads_as_its_yaml_block():
+    block = {"mode": "ramp", "ramp_epochs": 4, "initial_weights": [2, 0]}
+    cfg = RunConfig.from_dict({"loss_scheduler": block})
+    assert isinstance(cfg.loss_scheduler, LossSchedulerConfig)
+    assert (cfg.loss_scheduler.mode, cfg.loss_scheduler.ramp_epochs) == ("ramp", 4)
+    assert cfg.loss_scheduler["initial_weights"] == [2.0, 0.0] and cfg.loss_scheduler.get("nothing") is None
+    written = cfg.to_dict()["loss_scheduler"]
+    assert type(written) is dict and written == validate_loss_scheduler_config(block) == cfg.loss_scheduler
+    assert list(written) == list(cfg.loss_scheduler)
+    assert RunConfig.from_dict(cfg.to_dict()) == cfg
 
 
 FULL = {

@@ -11,7 +11,7 @@ import copy
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from tune_sched.core.checks import (
     as_choice,
@@ -25,6 +25,9 @@ from tune_sched.config.divergence import DivergenceRule
 from tune_sched.config.loggers import parse_loggers
 from tune_sched.core.blocks import Block, choice, flag, integer, number, setting, text
 from tune_sched.core.errors import UsageError
+
+if TYPE_CHECKING:
+    from tune_sched.losses.scheduler_config import LossSchedulerConfig
 
 __all__ = ["SEED_MODES", "EarlyStoppingConfig", "RunConfig", "TrainerConfig", "load_run_config",
            "normalize_precision"]
@@ -91,9 +94,10 @@ class TrainerConfig(Block):
 class RunConfig:
     """One training configuration: what to train, with which optimizer, schedules and trainer settings.
 
-    ``optimizer``, ``lr_scheduler`` and ``loss_scheduler`` stay plain dicts with the YAML's key names, so the
-    builders accept either a RunConfig's block or a hand-written dict. ``lr_scheduler: null`` means a constant LR;
-    ``loss_scheduler: null`` means the task's default loss with weight 1.
+    ``optimizer`` and ``lr_scheduler`` stay plain dicts with the YAML's key names, so the builders accept either a
+    RunConfig's block or a hand-written dict; ``loss_scheduler`` is a :class:`LossSchedulerConfig`, which also
+    reads as that dict. ``lr_scheduler: null`` means a constant LR; ``loss_scheduler: null`` means the task's default
+    loss with weight 1.
     """
 
     task: str | None = "tiny"
@@ -104,7 +108,7 @@ class RunConfig:
     datamodule_kwargs: dict[str, Any] = field(default_factory=dict)
     optimizer: dict[str, Any] = field(default_factory=lambda: {"name": "Adam", "lr": 1e-3})
     lr_scheduler: dict[str, Any] | None = None
-    loss_scheduler: dict[str, Any] | None = None
+    loss_scheduler: LossSchedulerConfig | None = None
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     seed: int = 0
     metric: str = "val_loss"
@@ -119,7 +123,7 @@ class RunConfig:
     def from_dict(cls, data: Any, *, path: str | None = None) -> RunConfig:
         """Validate a plain dict (as read from YAML) into a RunConfig; errors name the key path."""
         from tune_sched.optim.catalog import validate_lr_scheduler_config, validate_optimizer_config
-        from tune_sched.losses.scheduler import validate_loss_scheduler_config
+        from tune_sched.losses.scheduler_config import LossSchedulerConfig
 
         data = as_mapping(data, path or "run config")
         check_keys(data, cls.KEYS, path)
@@ -153,7 +157,7 @@ class RunConfig:
         if data.get("lr_scheduler") is not None:
             kw["lr_scheduler"] = validate_lr_scheduler_config(data["lr_scheduler"], path=p("lr_scheduler"))
         if data.get("loss_scheduler") is not None:
-            kw["loss_scheduler"] = validate_loss_scheduler_config(data["loss_scheduler"], path=p("loss_scheduler"))
+            kw["loss_scheduler"] = LossSchedulerConfig.from_dict(data["loss_scheduler"], path=p("loss_scheduler"))
         if data.get("trainer") is not None:
             kw["trainer"] = TrainerConfig.from_dict(data["trainer"], p("trainer"))
         if "seed" in data:
@@ -178,7 +182,7 @@ class RunConfig:
             out["task_kwargs"] = copy.deepcopy(self.task_kwargs)
         out["optimizer"] = copy.deepcopy(self.optimizer)
         out["lr_scheduler"] = copy.deepcopy(self.lr_scheduler)
-        out["loss_scheduler"] = copy.deepcopy(self.loss_scheduler)
+        out["loss_scheduler"] = None if self.loss_scheduler is None else self.loss_scheduler.to_dict()
         trainer = {f.name: getattr(self.trainer, f.name) for f in fields(self.trainer)}
         if self.trainer.early_stopping is not None:
             es = self.trainer.early_stopping
