@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import pytest
 
 from tune_sched.core import blocks
-from tune_sched.core.blocks import Block, choice, flag, integer, number, read_block, setting, text
+from tune_sched.core.blocks import Block, ReadsAsDict, choice, flag, integer, number, read_block, setting, text
 from tune_sched.core.checks import join
 from tune_sched.core.errors import UsageError
 
@@ -78,3 +78,23 @@ def test_keys_can_be_narrowed_to_those_that_apply():
 
 def test_doctests():
     assert doctest.testmod(blocks).failed == 0
+
+
+@dataclass(frozen=True, eq=False)
+class Named(ReadsAsDict):
+    name: str
+    extras: dict
+
+    def to_dict(self):
+        return {"name": self.name, **self.extras}
+
+
+def test_a_typed_block_reads_as_its_yaml_dict():
+    block = Named("Adam", {"lr": 0.1, "betas": [0.9, 0.99]})
+    assert block["lr"] == 0.1 and block.get("eps") is None and list(block) == ["name", "lr", "betas"]
+    assert block == {"name": "Adam", "lr": 0.1, "betas": [0.9, 0.99]} and block != {"name": "Adam"}
+    assert dict(block) == block.to_dict() and {**block}["name"] == "Adam"
+    with pytest.raises(KeyError):
+        block["eps"]
+    with pytest.raises(TypeError):
+        block["lr"] = 1.0

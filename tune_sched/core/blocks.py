@@ -5,6 +5,8 @@ the did-you-mean error of :func:`~tune_sched.core.checks.check_keys`), and each 
 :func:`setting`. A block class inherits :class:`Block`, which gives it ``from_dict``; rules between keys go in
 :meth:`Block.check_together`, which sees every value (defaults filled in) once each has passed its own check.
 
+A typed block that code (or users) also read as its YAML dict mixes in :class:`ReadsAsDict`.
+
 Example:
     >>> from dataclasses import dataclass
     >>> @dataclass(frozen=True)
@@ -24,12 +26,12 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, ClassVar, Literal
 
 from tune_sched.core.checks import as_bool, as_choice, as_float, as_int, as_mapping, as_str, check_keys, join
 
-__all__ = ["Block", "Check", "choice", "flag", "integer", "number", "read_block", "setting", "text"]
+__all__ = ["Block", "Check", "ReadsAsDict", "choice", "flag", "integer", "number", "read_block", "setting", "text"]
 
 Check = Callable[[Any, str], Any]
 """A field's check: ``(value, key path) -> the value normalized``; raises UsageError naming the path."""
@@ -87,6 +89,28 @@ class Block:
         Raise UsageError with ``join(path, key)`` for the key to change. The default checks nothing.
         """
         return values
+
+
+class ReadsAsDict(Mapping[str, Any]):
+    """A typed block that also reads as its YAML block: a read-only mapping equal to its ``to_dict()``.
+
+    So ``cfg.loss_scheduler["mode"]``, ``dict(cfg.optimizer)`` and a builder that takes a plain dict keep working
+    on the typed block. Declare the dataclass with ``eq=False``: it then compares equal to that dict (and to any
+    mapping with the same items), and is not hashable, like the dict.
+    """
+
+    def to_dict(self) -> dict[str, Any]:
+        """The block as plain YAML data (a new dict each time)."""
+        raise NotImplementedError
+
+    def __getitem__(self, key: str) -> Any:
+        return self.to_dict()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.to_dict())
+
+    def __len__(self) -> int:
+        return len(self.to_dict())
 
 
 def read_block(cls: type, data: Any, path: str, *, keys: Iterable[str] | None = None,

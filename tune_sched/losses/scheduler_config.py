@@ -25,12 +25,12 @@ loss_scheduler:
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from functools import partial
 from typing import Any, Literal
 
-from tune_sched.core.blocks import Block, choice, flag, integer, number, setting, text
+from tune_sched.core.blocks import Block, ReadsAsDict, choice, flag, integer, number, setting, text
 from tune_sched.core.checks import as_float, join
 from tune_sched.core.errors import UsageError
 from tune_sched.losses.registry import LOSS_NAMES
@@ -63,12 +63,12 @@ def _in_range(value: Any, path: str, *, rule: Literal["(0, 1]", "[0, 1)"]) -> fl
 
 
 @dataclass(frozen=True, eq=False)
-class LossSchedulerConfig(Block, Mapping[str, Any]):
+class LossSchedulerConfig(Block, ReadsAsDict):
     """Every setting of a :class:`~tune_sched.losses.scheduler.LossScheduler` (the YAML keys; see module doc).
 
     Build it with :meth:`from_dict`, which checks every value; ``monitor`` is then always filled in. It also reads
-    as its YAML block, a read-only mapping equal to :meth:`to_dict` (``cfg["mode"]``, ``dict(cfg)``), which is how
-    a run config's ``loss_scheduler`` was read before it was typed.
+    as its YAML block (:class:`~tune_sched.core.blocks.ReadsAsDict`), as a run config's ``loss_scheduler`` was read
+    before it was typed.
     """
 
     PATH = "loss_scheduler"
@@ -118,17 +118,6 @@ class LossSchedulerConfig(Block, Mapping[str, Any]):
         out["initial_weights"] = list(self.initial_weights)
         out["final_weights"] = list(self.final_weights)
         return out
-
-    def __getitem__(self, key: str) -> Any:
-        if key not in self.__dataclass_fields__:
-            raise KeyError(key)
-        return self.to_dict()[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.__dataclass_fields__)
-
-    def __len__(self) -> int:
-        return len(self.__dataclass_fields__)
 
 
 def validate_loss_scheduler_config(cfg: Any, *, path: str = "loss_scheduler") -> dict[str, Any]:
