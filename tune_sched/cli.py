@@ -279,8 +279,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
 COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], str]] = {
     "run": (cmd_run, "train one run config on one seed and record its metrics"),
     "search": (cmd_search, "search a space on Ray Tune: every config on every seed, ranked by a robust score"),
-    "validate": (cmd_validate, "check a run config or a search space without training anything (your own "
-                               "module, if it names one, is imported to check its class and kwargs)"),
+    "validate": (cmd_validate, "check a run config or a search space without training anything (a file that "
+                               "names your own module imports it, to check its class and kwargs)"),
     "analyze": (cmd_analyze, "rank an experiment's configs by quality and stability; write report.md with plots"),
     "export": (cmd_export, "write one config of an experiment (the best by default) as a run config YAML"),
     "reproduce": (cmd_reproduce, "train a recorded run again and check every metric comes back (exit 1 if not)"),
