@@ -608,7 +608,8 @@ def same_training(runs: list[Run], *, stacked: bool) -> bool | None:
 
 def print_report(summary: dict[str, Any], runs: list[Run], info: dict[str, Any]) -> None:
     print(f"\n{info['cpu']}, {info['cores']} cores, {info['memory_gib']} GiB; load at start {info['load_avg']}")
-    print(f"{'method':15s} {'wall s (min / median / max)':>30s} {'CPU s median':>13s} {'ratio to bare (min / med / max)':>34s}")
+    print(f"{'method':15s} {'wall s (min / median / max)':>30s} {'CPU s median':>13s} "
+          f"{'ratio to bare (min / med / max)':>34s}")
     for method, entry in summary.items():
         w = entry["wall_s"]
         ratio = entry.get("ratio_to_bare")

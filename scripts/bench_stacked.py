@@ -5,7 +5,8 @@ machine's load hits them alike), each training the same config on seeds 0..K-1:
 
 - ``bare``:     plain Lightning, one seed after another, no recording (``bench_overhead.plain_fit``);
 - ``lockstep``: :func:`tune_sched.train.lockstep.run_seeds` (``trainer.seed_mode: separate``), recording every
-                seed's tables, checkpoint and result as a search does;
+                seed's tables, checkpoint and result as a search does (saving at most every ``--save-every-s``,
+                the search's default 10 s);
 - ``stacked``:  :func:`tune_sched.train.stacked.run_stacked`, recording the same.
 
 Prints each run and, per task and K, the median wall time of each method, the ratios to the bare loop and
@@ -13,7 +14,7 @@ stacked / lockstep, and seconds per seed-step. ``--accelerator gpu --precision 1
 
 Usage:
     python scripts/bench_stacked.py [--tasks tiny,fno2d] [--seeds 3,8] [--epochs 5] [--repeats 3] [--threads 1]
-        [--accelerator cpu|gpu] [--precision 32-true] [--json out.json]
+        [--save-every-s 10] [--accelerator cpu|gpu] [--precision 32-true] [--json out.json]
 """
 
 from __future__ import annotations
@@ -45,7 +46,8 @@ def run_config(task: str, *, epochs: int, accelerator: str, precision: str) -> d
             "trainer": {"max_epochs": epochs, "accelerator": accelerator, "precision": precision}}
 
 
-def methods(config: dict[str, Any], seeds: list[int], work: Path) -> dict[str, Callable[[], Any]]:
+def methods(config: dict[str, Any], seeds: list[int], work: Path, *,
+            save_every_s: float) -> dict[str, Callable[[], Any]]:
     from bench_overhead import plain_fit
 
     from tune_sched.train.lockstep import run_seeds
@@ -58,8 +60,8 @@ def methods(config: dict[str, Any], seeds: list[int], work: Path) -> dict[str, C
     separate = {**config, "trainer": {**config["trainer"], "seed_mode": "separate"}}
     return {
         "bare": lambda: [plain_fit(config, s) for s in seeds],
-        "lockstep": lambda: run_seeds(separate, seeds, dirs("lockstep")),
-        "stacked": lambda: run_stacked(config, seeds, dirs("stacked")),
+        "lockstep": lambda: run_seeds(separate, seeds, dirs("lockstep"), save_every_s=save_every_s),
+        "stacked": lambda: run_stacked(config, seeds, dirs("stacked"), save_every_s=save_every_s),
     }
 
 
@@ -68,7 +70,7 @@ def measure(task: str, k: int, args: argparse.Namespace, work: Path) -> dict[str
 
     config = run_config(task, epochs=args.epochs, accelerator=args.accelerator, precision=args.precision)
     seeds = list(range(k))
-    calls = methods(config, seeds, work)
+    calls = methods(config, seeds, work, save_every_s=args.save_every_s)
     for name in METHODS:  # warm-up: imports, first kernels, the task's data
         calls[name]()
     walls: dict[str, list[float]] = {name: [] for name in METHODS}
@@ -118,6 +120,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--epochs", type=int, default=5)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--threads", type=int, default=1, help="torch threads (a search trial's default is 1)")
+    p.add_argument("--save-every-s", type=float, default=10.0, help="how often a seed saves (0: every epoch)")
     p.add_argument("--accelerator", choices=("cpu", "gpu"), default="cpu")
     p.add_argument("--precision", default="32-true")
     p.add_argument("--json", help="write the results here")

@@ -21,7 +21,24 @@ import torch
 
 from tune_sched.config.run_config import RunConfig
 from tune_sched.core.errors import UsageError
-from tune_sched.train.trial import TrialResult, coerce_run_config
+from tune_sched.core.yaml_io import dump_yaml
+from tune_sched.losses.scheduler import LossScheduler
+from tune_sched.results.io import atomic_write_text, write_json
+from tune_sched.train.modules import build_module
+from tune_sched.train.precision import resolve_device
+from tune_sched.train.seed_modes import module_blocker, stacking_blocker
+from tune_sched.train.trial import (
+    OUTPUT_FILES,
+    TrialResult,
+    _check_epochs_left,
+    _check_same_config,
+    _failure_reason,
+    _fit,
+    _is_val,
+    _quiet_lightning,
+    _summarize,
+    coerce_run_config,
+)
 
 __all__ = ["Stacked", "run_stacked", "stacked_checkpoint"]
 
@@ -70,6 +87,7 @@ class _SeedFanout(pl.Callback):
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: Any, outputs: Any, batch: Any,
                            batch_idx: int) -> None:
+        # lazy: heavy
         from tune_sched.train.recorder import TrialDiverged
 
         names = list(pl_module.last_terms)
@@ -85,6 +103,7 @@ class _SeedFanout(pl.Callback):
                 self._kill(k, err, trainer, pl_module)
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: Any) -> None:
+        # lazy: heavy
         from tune_sched.train.recorder import TrialDiverged
 
         pl_module.finish_train_epoch()
@@ -145,6 +164,7 @@ def run_stacked(
     log_root: str | Path | None = None,
     log_name: str | None = None,
     results: dict[int, TrialResult] | None = None,
+    vectorise: bool | None = None,
 ) -> dict[int, TrialResult]:
     """Train ``config`` on every seed as one stacked model; ``{seed: TrialResult}``, each as :func:`run_trial`
     would give alone (``seed_mode`` ``"stacked"``; ``wall_time_s`` is the seed's share: the stacked training time
@@ -153,15 +173,14 @@ def run_stacked(
     ``on_epoch(epoch, {seed: metrics})`` is called at every epoch end with the live seeds' metrics; True stops
     them all (``pruned``). The other keyword arguments are :func:`run_trial`'s (``log_root``/``log_name`` are
     unused: a config with ``trainer.logger`` trains its seeds separately). ``results``, when given, is filled as
-    seeds end (a diverged seed at once), so another thread can read it while this one trains.
+    seeds end (a diverged seed at once), so another thread can read it while this one trains. ``vectorise``: one
+    ``vmap`` call per step (True) or the seeds one after another within it (False); by default ``vmap`` on a GPU
+    only (:class:`~tune_sched.train.stacked_model.StackedModule`).
 
     Raises:
         UsageError: the config cannot train stacked (:func:`~tune_sched.train.seed_modes.stacking_blocker`), or
             is wrong in a way found once training is set up.
     """
-    from tune_sched.train.seed_modes import module_blocker, stacking_blocker
-    from tune_sched.train.trial import _failure_reason, _fit
-
     config = coerce_run_config(config)
     seeds = list(seeds)
     if len(set(seeds)) != len(seeds):
@@ -179,7 +198,7 @@ def run_stacked(
         trainer, module, fanout = _setup(config, configs, seeds, outs, results, state, config_id=config_id,
                                          on_epoch=on_epoch, checkpoint=checkpoint, num_threads=num_threads,
                                          progress_bar=progress_bar, save_every_s=save_every_s,
-                                         blocker=module_blocker)
+                                         blocker=module_blocker, vectorise=vectorise)
         _fit(trainer, module, None, ckpt)
         for k, seed in enumerate(seeds):
             if seed in results:
@@ -207,8 +226,6 @@ def run_stacked(
                 state["close"](k, result)
         error = err
     if outs is not None:
-        from tune_sched.results.io import write_json
-
         for seed in seeds:
             write_json(outs[seed] / "result.json", results[seed].to_dict())
     if error is not None and raise_errors:
@@ -219,10 +236,6 @@ def run_stacked(
 def _prepare_out_dirs(outs: dict[int, Path], configs: dict[int, RunConfig], seeds: list[int], *,
                       resume: bool) -> Path | None:
     """Write each seed's ``config.yaml``; the stacked checkpoint to resume from, or None after clearing."""
-    from tune_sched.core.yaml_io import dump_yaml
-    from tune_sched.results.io import atomic_write_text
-    from tune_sched.train.trial import OUTPUT_FILES, _check_epochs_left, _check_same_config
-
     ckpt = stacked_checkpoint(outs, seeds)
     resuming = resume and ckpt.exists()
     for seed in seeds:
@@ -245,16 +258,15 @@ def _prepare_out_dirs(outs: dict[int, Path], configs: dict[int, RunConfig], seed
 def _setup(config: RunConfig, configs: dict[int, RunConfig], seeds: list[int], outs: dict[int, Path] | None,
            results: dict[int, TrialResult], state: dict[str, Any], *, config_id: str,
            on_epoch: EpochCallback | None, checkpoint: bool, num_threads: int | None, progress_bar: bool,
-           save_every_s: float, blocker: Callable[[Any], str | None]) -> tuple[Any, Any, Any]:
+           save_every_s: float, blocker: Callable[[Any], str | None],
+           vectorise: bool | None) -> tuple[Any, Any, Any]:
+    # lazy: heavy
     from tune_sched.train.callbacks import LastCheckpoint, LossWeightsCallback, MonitorCheck, SaveSchedule, TrialClock
     from tune_sched.train.divergence import DivergenceCheck
-    from tune_sched.train.modules import build_module
-    from tune_sched.train.precision import resolve_device
     from tune_sched.train.recorder import MetricsRecorder
     from tune_sched.train.rng import rng_state
     from tune_sched.train.seed_batches import SeedBatches, stacked_loader
     from tune_sched.train.stacked_model import StackedModule
-    from tune_sched.train.trial import _is_val, _quiet_lightning, _summarize
 
     clock = TrialClock()
     _quiet_lightning()
@@ -279,7 +291,8 @@ def _setup(config: RunConfig, configs: dict[int, RunConfig], seeds: list[int], o
     train = source.train_dataloader()
     val = source.val_dataloader()
     batches = SeedBatches(train, states)
-    stacked = StackedModule(modules, config, stacked_loader(train, batches), val, batches)
+    stacked = StackedModule(modules, config, stacked_loader(train, batches), val, batches,
+                            vectorise=accelerator == "gpu" if vectorise is None else vectorise)
 
     saves = SaveSchedule(save_every_s)
     recorders = [MetricsRecorder(None if outs is None else outs[s], keys={"config_id": config_id, "seed": s},
@@ -310,8 +323,6 @@ def _setup(config: RunConfig, configs: dict[int, RunConfig], seeds: list[int], o
     fanout = _SeedFanout(seeds, recorders, judges, MonitorCheck(monitors), results, finish_dead, clock, on_epoch)
     callbacks: list[Any] = [clock, fanout]
     if config.loss_scheduler is not None:
-        from tune_sched.losses.scheduler import LossScheduler
-
         callbacks.append(LossWeightsCallback(LossScheduler.from_config(config.loss_scheduler)))
     ckpt_path = stacked_checkpoint(outs, seeds) if outs is not None else None
     if checkpoint and ckpt_path is not None:
@@ -351,6 +362,7 @@ class Stacked:
         self._error: BaseException | None = None
 
         def hook(epoch: int, reports: Mapping[int, Mapping[str, float]]) -> bool:
+            # lazy: heavy
             from tune_sched.train.rng import rng_state, set_rng_state
 
             saved = rng_state()

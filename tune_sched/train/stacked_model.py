@@ -1,9 +1,11 @@
-"""StackedModule: K seeds of one LightningModule as one, with stacked parameters and one vectorised step.
+"""StackedModule: K seeds of one LightningModule as one, with stacked parameters and one step for all.
 
-Each parameter holds every seed's copy along a leading dimension of size K (``torch.func.stack_module_state``);
-a step calls the module's ``loss_terms(batch)`` once under ``torch.vmap`` through ``torch.func.functional_call``,
-seed k's parameters on seed k's batch (training) or on the shared batch (validation). Dropout draws differ per
-seed (``randomness="different"``). The loss that is back-propagated is the sum of the live seeds' losses, so each
+Each parameter holds every seed's copy along a leading dimension of size K (``torch.func.stack_module_state``).
+A step calls the module's ``loss_terms(batch)`` through ``torch.func.functional_call``, seed k's parameters on
+seed k's batch (training) or on the shared batch (validation): vectorised, once under ``torch.vmap`` (dropout
+draws differ per seed: ``randomness="different"``), which is what makes a GPU fast; or seed after seed within
+the one step, which on a CPU runs the very kernels a seed alone runs (vectorised CPU kernels, grouped
+convolutions above all, are slower) while the step's Lightning overhead and the optimizer step are still shared. The loss that is back-propagated is the sum of the live seeds' losses, so each
 seed's parameters get exactly their own gradient. Gradient clipping is per seed (each seed's own norm, as
 ``torch.nn.utils.clip_grad_norm_`` computes it), and a seed marked dead (diverged) keeps being computed but its
 loss and gradients are zeroed, so its NaNs never reach the others (nor a mixed-precision loss scale).
@@ -53,11 +55,13 @@ class StackedModule(pl.LightningModule):
         train_loader: the stacked training DataLoader (:func:`~tune_sched.train.seed_batches.stacked_loader`).
         val_loader: the validation DataLoader every seed is validated on, or None.
         batches: the sampler behind ``train_loader`` (it makes each validation's per-seed RNG draw).
+        vectorise: one ``vmap`` call per step (True), or the seeds one after another within the step (False).
     """
 
     def __init__(self, modules: Sequence[pl.LightningModule], run_config: Any, train_loader: Any,
-                 val_loader: Any, batches: SeedBatches) -> None:
+                 val_loader: Any, batches: SeedBatches, *, vectorise: bool = True) -> None:
         super().__init__()
+        self.vectorise = vectorise
         base = modules[0]
         self.seeds_count = len(modules)
         self._config = run_config
@@ -88,9 +92,13 @@ class StackedModule(pl.LightningModule):
         if self._template.training != self.training:
             self._template.train(self.training)
         params = {f"m.{name}": p for name, p in zip(self._names, self.seed_params)}
-        call = vmap(lambda p, b: functional_call(self._template, p, (b,)), in_dims=(0, None if shared else 0),
-                    randomness="different")
-        return call(params, batch)
+        if self.vectorise:
+            call = vmap(lambda p, b: functional_call(self._template, p, (b,)), in_dims=(0, None if shared else 0),
+                        randomness="different")
+            return call(params, batch)
+        each = [functional_call(self._template, {n: p[k] for n, p in params.items()},
+                                (batch if shared else _seed_part(batch, k),)) for k in range(self.seeds_count)]
+        return {name: torch.stack([terms[name] for terms in each]) for name in each[0]}
 
     def training_step(self, batch: Any, batch_idx: int) -> dict[str, torch.Tensor]:
         terms = self._terms(batch, shared=False)
@@ -201,6 +209,17 @@ class StackedModule(pl.LightningModule):
     def seed_state_dict(self, k: int) -> dict[str, torch.Tensor]:
         """Seed k's parameters under the module's own names (a state dict its class loads)."""
         return {name: p[k].detach().clone() for name, p in zip(self._names, self.seed_params)}
+
+
+def _seed_part(batch: Any, k: int) -> Any:
+    """Seed k's batch out of a stacked one (tensors indexed along their first dimension, containers kept)."""
+    if isinstance(batch, torch.Tensor):
+        return batch[k]
+    if isinstance(batch, Mapping):
+        return {key: _seed_part(value, k) for key, value in batch.items()}
+    if isinstance(batch, (tuple, list)):
+        return type(batch)(_seed_part(value, k) for value in batch)
+    return batch
 
 
 def _batch_size(batch: Any, *, stacked: bool) -> int:
