@@ -15,6 +15,8 @@ from tune_sched.config.run_config import (
 )
 from tune_sched.core.errors import UsageError
 from tune_sched.losses.scheduler_config import LossSchedulerConfig, validate_loss_scheduler_config
+from tune_sched.optim.catalog import validate_lr_scheduler_config, validate_optimizer_config
+from tune_sched.optim.configs import LRSchedulerConfig, OptimizerConfig
 
 EXAMPLE_MODULE = "tune_sched.train.tasks.examples:ExampleRegressor"
 
@@ -27,16 +29,25 @@ def test_defaults():
     assert cfg.trainer == TrainerConfig()
 
 
-def test_loss_scheduler_is_typed_and_still_reads_as_its_yaml_block():
-    block = {"mode": "ramp", "ramp_epochs": 4, "initial_weights": [2, 0]}
-    cfg = RunConfig.from_dict({"loss_scheduler": block})
+def test_blocks_are_typed_and_still_read_as_their_yaml_blocks():
+    blocks = {"optimizer": {"name": "sgd", "lr": 0.1, "momentum": 0.9},
+              "lr_scheduler": {"name": "StepLR", "step_size": 2, "interval": "epoch"},
+              "loss_scheduler": {"mode": "ramp", "ramp_epochs": 4, "initial_weights": [2, 0]}}
+    cfg = RunConfig.from_dict(blocks)
+    assert isinstance(cfg.optimizer, OptimizerConfig) and isinstance(cfg.lr_scheduler, LRSchedulerConfig)
     assert isinstance(cfg.loss_scheduler, LossSchedulerConfig)
+    assert (cfg.optimizer.name, cfg.optimizer.kwargs, cfg.optimizer["lr"]) == ("SGD", {"lr": 0.1, "momentum": 0.9}, 0.1)
+    assert (cfg.lr_scheduler.name, cfg.lr_scheduler.interval, cfg.lr_scheduler.get("frequency")) == ("StepLR", "epoch",
+                                                                                                   None)
     assert (cfg.loss_scheduler.mode, cfg.loss_scheduler.ramp_epochs) == ("ramp", 4)
-    assert cfg.loss_scheduler["initial_weights"] == [2.0, 0.0] and cfg.loss_scheduler.get("nothing") is None
-    written = cfg.to_dict()["loss_scheduler"]
-    assert type(written) is dict and written == validate_loss_scheduler_config(block) == cfg.loss_scheduler
-    assert list(written) == list(cfg.loss_scheduler)
-    assert RunConfig.from_dict(cfg.to_dict()) == cfg
+    assert cfg.loss_scheduler["initial_weights"] == [2.0, 0.0]
+    written = cfg.to_dict()
+    assert written["optimizer"] == validate_optimizer_config(blocks["optimizer"])
+    assert written["lr_scheduler"] == validate_lr_scheduler_config(blocks["lr_scheduler"])
+    assert written["loss_scheduler"] == validate_loss_scheduler_config(blocks["loss_scheduler"])
+    assert all(type(written[key]) is dict and list(written[key]) == list(getattr(cfg, key)) for key in blocks)
+    assert RunConfig.from_dict(written) == cfg
+    assert isinstance(RunConfig.from_dict({}).optimizer, OptimizerConfig)
 
 
 FULL = {

@@ -11,6 +11,7 @@ import copy
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal
 
 from tune_sched.core.checks import (
@@ -28,9 +29,13 @@ from tune_sched.core.errors import UsageError
 
 if TYPE_CHECKING:
     from tune_sched.losses.scheduler_config import LossSchedulerConfig
+    from tune_sched.optim.configs import LRSchedulerConfig, OptimizerConfig
 
-__all__ = ["SEED_MODES", "EarlyStoppingConfig", "RunConfig", "TrainerConfig", "load_run_config",
+__all__ = ["DEFAULT_OPTIMIZER", "SEED_MODES", "EarlyStoppingConfig", "RunConfig", "TrainerConfig", "load_run_config",
            "normalize_precision"]
+
+DEFAULT_OPTIMIZER = MappingProxyType({"name": "Adam", "lr": 1e-3})
+"""The optimizer of a run config that names none."""
 
 SEED_MODES = ("auto", "stacked", "separate")
 """``trainer.seed_mode``: how a config's seeds train together (stacked: one vectorised model; separate: one model
@@ -94,10 +99,11 @@ class TrainerConfig(Block):
 class RunConfig:
     """One training configuration: what to train, with which optimizer, schedules and trainer settings.
 
-    ``optimizer`` and ``lr_scheduler`` stay plain dicts with the YAML's key names, so the builders accept either a
-    RunConfig's block or a hand-written dict; ``loss_scheduler`` is a :class:`LossSchedulerConfig`, which also
-    reads as that dict. ``lr_scheduler: null`` means a constant LR; ``loss_scheduler: null`` means the task's default
-    loss with weight 1.
+    ``optimizer``, ``lr_scheduler`` and ``loss_scheduler`` are typed blocks (:class:`OptimizerConfig`,
+    :class:`LRSchedulerConfig`, :class:`LossSchedulerConfig`) once read by :meth:`from_dict`; each also reads as
+    its YAML block, so ``cfg.optimizer["name"]`` and the builders work on it as on a hand-written dict (which a
+    RunConfig built directly may hold). ``lr_scheduler: null`` means a constant LR; ``loss_scheduler: null`` means
+    the task's default loss with weight 1.
     """
 
     task: str | None = "tiny"
@@ -106,8 +112,8 @@ class RunConfig:
     module_kwargs: dict[str, Any] = field(default_factory=dict)
     datamodule: str | None = None
     datamodule_kwargs: dict[str, Any] = field(default_factory=dict)
-    optimizer: dict[str, Any] = field(default_factory=lambda: {"name": "Adam", "lr": 1e-3})
-    lr_scheduler: dict[str, Any] | None = None
+    optimizer: OptimizerConfig | Mapping[str, Any] = field(default_factory=lambda: dict(DEFAULT_OPTIMIZER))
+    lr_scheduler: LRSchedulerConfig | Mapping[str, Any] | None = None
     loss_scheduler: LossSchedulerConfig | None = None
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     seed: int = 0
@@ -122,7 +128,7 @@ class RunConfig:
     @classmethod
     def from_dict(cls, data: Any, *, path: str | None = None) -> RunConfig:
         """Validate a plain dict (as read from YAML) into a RunConfig; errors name the key path."""
-        from tune_sched.optim.catalog import validate_lr_scheduler_config, validate_optimizer_config
+        from tune_sched.optim.configs import LRSchedulerConfig, OptimizerConfig
         from tune_sched.losses.scheduler_config import LossSchedulerConfig
 
         data = as_mapping(data, path or "run config")
@@ -152,10 +158,9 @@ class RunConfig:
             for key in ("module_kwargs", "datamodule", "datamodule_kwargs"):
                 if data.get(key):
                     raise UsageError(f"'{key}' needs 'module'", path=p(key), fix="set module: 'pkg.mod:Class'")
-        if "optimizer" in data:
-            kw["optimizer"] = validate_optimizer_config(data["optimizer"], path=p("optimizer"))
+        kw["optimizer"] = OptimizerConfig.from_dict(data.get("optimizer", DEFAULT_OPTIMIZER), path=p("optimizer"))
         if data.get("lr_scheduler") is not None:
-            kw["lr_scheduler"] = validate_lr_scheduler_config(data["lr_scheduler"], path=p("lr_scheduler"))
+            kw["lr_scheduler"] = LRSchedulerConfig.from_dict(data["lr_scheduler"], path=p("lr_scheduler"))
         if data.get("loss_scheduler") is not None:
             kw["loss_scheduler"] = LossSchedulerConfig.from_dict(data["loss_scheduler"], path=p("loss_scheduler"))
         if data.get("trainer") is not None:
@@ -180,9 +185,9 @@ class RunConfig:
         else:
             out["task"] = self.task
             out["task_kwargs"] = copy.deepcopy(self.task_kwargs)
-        out["optimizer"] = copy.deepcopy(self.optimizer)
-        out["lr_scheduler"] = copy.deepcopy(self.lr_scheduler)
-        out["loss_scheduler"] = None if self.loss_scheduler is None else self.loss_scheduler.to_dict()
+        for key in ("optimizer", "lr_scheduler", "loss_scheduler"):  # typed or not, written as plain dicts
+            block = getattr(self, key)
+            out[key] = None if block is None else copy.deepcopy(dict(block))
         trainer = {f.name: getattr(self.trainer, f.name) for f in fields(self.trainer)}
         if self.trainer.early_stopping is not None:
             es = self.trainer.early_stopping
