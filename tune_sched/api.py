@@ -67,6 +67,7 @@ class Experiment:
     @property
     def tables(self) -> dict[str, Any]:
         """The trials, epochs and steps tables as pyarrow Tables (``tune_sched.analysis.load_experiment``)."""
+        # lazy: heavy
         from tune_sched.results.experiment import load_experiment
 
         return load_experiment(self.path)
@@ -102,6 +103,7 @@ class Analysis:
         Raises:
             UsageError: a rank out of range or an unknown config id (naming valid ones).
         """
+        # lazy: heavy
         from tune_sched.analysis.experiment_analysis import select_config
         from tune_sched.analysis.export import exported_yaml
         from tune_sched.config.run_config import RunConfig
@@ -114,12 +116,14 @@ class Analysis:
     def export(self, path: str | Path, rank: int | None = None, *, config_id: str | None = None,
                force: bool = False) -> ExportResult:
         """Write the config at ``rank`` (default 1) or with ``config_id`` as a run config YAML (``tune-sched export``)."""
+        # lazy: heavy
         from tune_sched.analysis.export import export_config
 
         return export_config(self.details, path, rank=rank, config_id=config_id, force=force)
 
     def report(self, out: str | Path | None = None, *, top: int = 3) -> Report:
         """Write ``report.md``, ``figures/*.png`` and ``analysis.parquet`` into ``out`` (default: the experiment)."""
+        # lazy: heavy
         from tune_sched.analysis.experiment_analysis import write_analysis_table
         from tune_sched.analysis.report import write_report
 
@@ -174,6 +178,7 @@ def search(
         >>> experiment = search("search_spaces/plateau.yaml", name="plateau", max_epochs=2)  # doctest: +SKIP
         >>> experiment.analyze().ranking.head()  # doctest: +SKIP
     """
+    # lazy: heavy
     from tune_sched.search.driver import run_search
 
     loaded, space_name = _space(space)
@@ -212,6 +217,7 @@ def analyze(path: str | Path, **settings: Any) -> Analysis:
         >>> analysis.best_config().optimizer  # doctest: +SKIP
         {'name': 'Adam', 'lr': 0.02, ...}
     """
+    # lazy: heavy
     from tune_sched.analysis.experiment_analysis import analyze_experiment
 
     return Analysis(details=analyze_experiment(path, **settings))
@@ -219,6 +225,7 @@ def analyze(path: str | Path, **settings: Any) -> Analysis:
 
 def _space(space: Any) -> tuple[SearchSpace, str]:
     """The space and the name it gives an experiment by default (its file's stem, else ``search``)."""
+    # lazy: heavy
     from tune_sched.config.space import SearchSpace, load_search_space
 
     if isinstance(space, SearchSpace):
@@ -227,6 +234,7 @@ def _space(space: Any) -> tuple[SearchSpace, str]:
         return SearchSpace.from_dict(dict(space)), "search"
     if isinstance(space, (str, Path)):
         return load_search_space(space), Path(space).stem
+    # lazy: heavy
     from tune_sched.core.errors import UsageError
 
     raise UsageError(f"must be a path, a dict or a SearchSpace, but got {type(space).__name__}", path="space",
@@ -234,6 +242,7 @@ def _space(space: Any) -> tuple[SearchSpace, str]:
 
 
 def _is_uri(storage: str | Path) -> bool:
+    # lazy: heavy
     from tune_sched.results.storage import is_uri
 
     return bool(is_uri(storage))

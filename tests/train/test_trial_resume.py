@@ -163,11 +163,11 @@ def test_saving_every_few_seconds_resumes_exactly_from_an_older_checkpoint(tmp_p
 
 
 def test_a_long_save_interval_writes_the_tables_once_at_the_end(tmp_path, monkeypatch):
-    from tune_sched.results import io
+    from tune_sched.train import recorder
 
     written = []
-    original = io.write_table
-    monkeypatch.setattr(io, "write_table", lambda path, table: (written.append(path.name), original(path, table)))
+    original = recorder.write_table
+    monkeypatch.setattr(recorder, "write_table", lambda path, table: (written.append(path.name), original(path, table)))
     run_trial(tiny(trainer={"max_epochs": 4}), seed=0, out_dir=tmp_path, save_every_s=3600)
     assert sorted(written) == ["epochs.parquet", "steps.parquet"] and not (tmp_path / "last.ckpt").exists()
     assert len(tables(tmp_path)[1]) == 4

@@ -130,6 +130,7 @@ def _read_columns(source: Any, wanted: list[str], what: str, *, keys: list[str])
 
     String ``keys`` columns are read from Parquet as dictionaries: no Python string per row.
     """
+    # lazy: heavy
     import pyarrow as pa
 
     wanted = list(dict.fromkeys(wanted))
@@ -137,6 +138,7 @@ def _read_columns(source: Any, wanted: list[str], what: str, *, keys: list[str])
         _check_columns(list(source.columns), wanted, what)
         return {c: source[c] for c in wanted}
     if isinstance(source, (str, Path)):
+        # lazy: heavy
         import pyarrow.parquet as pq
 
         schema = pq.read_schema(source)
@@ -163,6 +165,7 @@ def _key_codes(column: Any, path: str) -> tuple[np.ndarray, int, Callable[[np.nd
 
     The decoder gives the key values at row positions. Dictionary and small-range integer columns need no hashing.
     """
+    # lazy: heavy
     import pyarrow as pa
 
     if column.null_count if isinstance(column, pa.ChunkedArray) else column.isna().any():
@@ -188,6 +191,7 @@ def _key_codes(column: Any, path: str) -> tuple[np.ndarray, int, Callable[[np.nd
 
 
 def _integers(column: Any, path: str) -> np.ndarray:
+    # lazy: heavy
     import pyarrow as pa
 
     if isinstance(column, pa.ChunkedArray) and pa.types.is_integer(column.type) and not column.null_count:
@@ -201,6 +205,7 @@ def _integers(column: Any, path: str) -> np.ndarray:
 
 
 def _floats(column: Any) -> np.ndarray:
+    # lazy: heavy
     import pyarrow as pa
     import pyarrow.compute as pc
 

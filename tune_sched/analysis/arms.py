@@ -85,6 +85,7 @@ def arm_from_runs(
     ``results`` are the runs' ``TrialResult.to_dict()`` rows; their steps are read from each seed's
     ``steps.parquet`` and their spike episodes found with ``spikes`` (default the default rule).
     """
+    # lazy: heavy
     import pyarrow.parquet as pq
 
     out_dir = Path(out_dir)

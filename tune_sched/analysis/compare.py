@@ -137,6 +137,7 @@ def probability_of_improvement(a: np.ndarray, b: np.ndarray, *, mode: str = "min
 
 
 def _tests(a: Arm, b: Arm, *, n_boot: int, confidence: float, seed: int) -> dict[str, float]:
+    # lazy: heavy
     from scipy import stats as sps
 
     va, vb = _values(a), _values(b)
@@ -164,6 +165,7 @@ def _tests(a: Arm, b: Arm, *, n_boot: int, confidence: float, seed: int) -> dict
 
 def _welch_ci(ok_a: np.ndarray, ok_b: np.ndarray, confidence: float) -> tuple[float, float]:
     """Welch's interval of ``mean(B) - mean(A)`` (what Welch's t-test inverts); NaN below two seeds an arm."""
+    # lazy: heavy
     from scipy import stats as sps
 
     if ok_a.size < 2 or ok_b.size < 2:
@@ -199,6 +201,7 @@ def _effect_sizes(ok_a: np.ndarray, ok_b: np.ndarray, tests: dict[str, float], c
 
 def _noncentral_t_ci(t: float, df: float, confidence: float) -> tuple[float, float]:
     """The interval of the noncentrality parameter of an observed t (exact for normal data); NaN for NaN t."""
+    # lazy: heavy
     from scipy import optimize
     from scipy import stats as sps
 
@@ -226,6 +229,7 @@ def _paired(a: Arm, b: Arm, *, n_boot: int, confidence: float, seed: int) -> dic
 
     Seeds that diverged in either arm are left out; NaN (and ``paired_n`` 0) when the seed sets differ.
     """
+    # lazy: heavy
     from scipy import stats as sps
 
     out = dict.fromkeys(("paired_diff_mean", "paired_lo", "paired_hi", "paired_t", "paired_p"), math.nan)

@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from tune_sched.analysis.compare import Comparison
+from tune_sched.analysis.plots import plot_arms
 from tune_sched.analysis.ranking_table import format_table
+from tune_sched.results.io import atomic_write_text
 
 __all__ = ["comparison_json", "comparison_markdown", "comparison_text", "write_comparison"]
 
@@ -76,16 +78,12 @@ def comparison_json(comparison: Comparison) -> dict[str, Any]:
 def write_comparison(comparison: Comparison, *, json_path: str | Path | None = None,
                      markdown_path: str | Path | None = None) -> list[Path]:
     """Write the JSON and/or Markdown outputs (the Markdown's figure beside it); return the paths written."""
-    from tune_sched.results.io import atomic_write_text
-
     written = []
     if json_path is not None:
         path = Path(json_path)
         atomic_write_text(path, json.dumps(comparison_json(comparison), indent=2, allow_nan=False) + "\n")
         written.append(path)
     if markdown_path is not None:
-        from tune_sched.analysis.plots import plot_arms
-
         path = Path(markdown_path)
         c = comparison
         figure = plot_arms([(f"{arm.label}: {arm.name}", arm.steps, arm.episodes) for arm in (c.a, c.b)],

@@ -28,10 +28,13 @@ import pandas as pd
 
 from tune_sched.analysis.score import ScoreSettings, rank_configs
 from tune_sched.analysis.spike_rules import SpikeRule
-from tune_sched.analysis.spike_table import EPISODE_COLUMNS, spike_analysis
+from tune_sched.analysis.spike_table import EPISODE_COLUMNS, SpikeAnalysis, spike_analysis
 from tune_sched.config._space_tree import FAMILIES
 from tune_sched.core.errors import UsageError, did_you_mean
 from tune_sched.core.words import COUNTS_AS_DIVERGED, oriented
+from tune_sched.results.experiment import load_experiment, read_manifest
+from tune_sched.results.io import write_table
+from tune_sched.results.storage import local_experiment
 
 __all__ = [
     "ANALYSIS_FILE", "FAMILY_COLUMNS", "FAMILY_PARAMS", "RUN_SPIKE_COLUMNS", "ExperimentAnalysis", "analyze_experiment",
@@ -121,9 +124,6 @@ def analyze_experiment(
     Raises:
         UsageError: not an experiment directory, no finished trial yet, or bad settings in the manifest.
     """
-    from tune_sched.results.experiment import read_manifest
-    from tune_sched.results.storage import local_experiment
-
     path = local_experiment(path)  # an experiment at a URI is read from its local mirror
     manifest = read_manifest(path)
     settings = manifest.get("settings") or {}
@@ -182,9 +182,8 @@ def unknown_config(config_id: str, ids: list[str], *, path: str) -> UsageError:
 
 def write_analysis_table(analysis: ExperimentAnalysis, out_dir: str | Path) -> Path:
     """Write ``analysis.parquet`` (the ranking: one row per config) into ``out_dir`` atomically; return its path."""
+    # lazy: heavy
     import pyarrow as pa
-
-    from tune_sched.results.io import write_table
 
     frame = analysis.ranking.copy()
     for column in frame.columns:
@@ -203,9 +202,8 @@ def param_label(column: str) -> str:
 
 def _read_tables(path: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """The trials and epochs tables in full and the steps table's keys, loss and LR columns only."""
+    # lazy: heavy
     import pyarrow.parquet as pq
-
-    from tune_sched.results.experiment import load_experiment
 
     tables = load_experiment(path, columns={"steps": []})  # gathers the seed folders first when stale
     names = pq.read_schema(path / "steps.parquet").names
@@ -226,8 +224,6 @@ def _with_keys(frame: pd.DataFrame, order: str) -> pd.DataFrame:
 def _spikes(steps: pd.DataFrame, rule: SpikeRule) -> Any:
     """Spike statistics per run and episodes; empty frames when no run recorded a training loss."""
     if steps.empty or not {"config_id", "seed", "step", "train_loss"} <= set(steps.columns):
-        from tune_sched.analysis.spike_table import SpikeAnalysis
-
         return SpikeAnalysis(runs=pd.DataFrame(columns=[*_KEYS, *RUN_SPIKE_COLUMNS]),
                              episodes=pd.DataFrame(columns=[*_KEYS, *EPISODE_COLUMNS]))
     found = spike_analysis(steps, by=_KEYS, value="train_loss", step="step", rule=rule)

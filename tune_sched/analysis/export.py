@@ -24,8 +24,10 @@ from typing import Any
 
 from tune_sched.analysis.experiment_analysis import ExperimentAnalysis, analyze_experiment, select_config
 from tune_sched.analysis.ranking_table import format_value
+from tune_sched.config.run_config import RunConfig
 from tune_sched.core.errors import UsageError
 from tune_sched.core.words import BETTER
+from tune_sched.results.io import atomic_write_text
 
 __all__ = ["ExportResult", "export_config", "exported_yaml"]
 
@@ -65,8 +67,6 @@ def export_config(
         UsageError: ``out`` exists (without ``force``) or is a directory, a rank out of range, an unknown config
             id, or a config with no recorded ``config.yaml``.
     """
-    from tune_sched.results.io import atomic_write_text
-
     out = Path(out)
     if out.is_dir():
         raise UsageError("is a directory", path="--out", fix="give a file name, e.g. --out best.yaml")
@@ -85,8 +85,6 @@ def exported_yaml(
 ) -> tuple[str, dict[str, Any], int, bool]:
     """The YAML text (header and config), the config, its seed and whether that is the best seed, for one row."""
     import yaml
-
-    from tune_sched.config.run_config import RunConfig
 
     config_id = str(row["config_id"])
     if not isinstance(row.get("config_json"), str):

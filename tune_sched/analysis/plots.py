@@ -200,6 +200,7 @@ def plot_arms(arms: Sequence[tuple[str, pd.DataFrame, pd.DataFrame]], path: str 
 def _figure(n: int, *, width: float, height: float = 4.0, sharey: bool = False,
             fit: bool = False) -> tuple[Any, list[Any]]:
     """A figure with ``n`` panels in a row; ``fit`` lays it out around long labels (twice as slow)."""
+    # lazy: heavy
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(width, height), layout="constrained" if fit else None)
@@ -258,6 +259,7 @@ def _with_family(analysis: ExperimentAnalysis, config_id: str) -> str:
 
 
 def _integer_ticks(ax: Any) -> None:
+    # lazy: heavy
     from matplotlib.ticker import MaxNLocator
 
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from tune_sched.analysis import plots
 from tune_sched.analysis.arm_table import format_arm_section
 from tune_sched.analysis.experiment_analysis import (ANALYSIS_FILE, FAMILY_COLUMNS, FAMILY_PARAMS, ExperimentAnalysis,
                                                         param_label)
@@ -23,6 +24,7 @@ from tune_sched.analysis.importance import param_importance
 from tune_sched.analysis.ranking_table import format_ranking, format_table, format_value
 from tune_sched.analysis.verdict import experiment_verdict
 from tune_sched.core.words import BETTER
+from tune_sched.results.io import atomic_write_text
 
 __all__ = ["REPORT_FILE", "Report", "write_report"]
 
@@ -54,9 +56,6 @@ def write_report(analysis: ExperimentAnalysis, out_dir: str | Path, *, top: int 
     Returns:
         The report's paths, verdict and parameter importance.
     """
-    from tune_sched.analysis import plots
-    from tune_sched.results.io import atomic_write_text
-
     out = Path(out_dir)
     figures_dir = out / "figures"
     judged = [*_varying_families(analysis), *(p for p in analysis.params if p not in FAMILY_PARAMS)]

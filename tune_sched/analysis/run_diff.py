@@ -97,6 +97,7 @@ def compare_runs(recorded: str | Path, reproduced: str | Path, *, seed: int) -> 
     Missing files count as empty tables / empty results. Ties keep the first deviation found: status, then the
     set of epochs, then the epochs table column by column (in the recorded table's order), then result fields.
     """
+    # lazy: heavy
     import pandas as pd
 
     recorded, reproduced = Path(recorded), Path(reproduced)
@@ -155,6 +156,7 @@ def read_result(run_dir: Path) -> dict[str, Any]:
 
 def _read_epochs(run_dir: Path) -> Any:
     """The epochs table indexed by epoch, numeric columns only, without the run's keys."""
+    # lazy: heavy
     import pandas as pd
     import pyarrow.parquet as pq
 

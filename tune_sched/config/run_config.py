@@ -26,6 +26,7 @@ from tune_sched.config.divergence import DivergenceRule
 from tune_sched.config.loggers import parse_loggers
 from tune_sched.core.blocks import Block, choice, flag, integer, number, setting, text
 from tune_sched.core.errors import UsageError
+from tune_sched.core.yaml_io import read_yaml
 
 if TYPE_CHECKING:
     from tune_sched.losses.scheduler_config import LossSchedulerConfig
@@ -231,8 +232,6 @@ def load_run_config(path: str | Path) -> RunConfig:
         >>> cfg.optimizer["name"]
         'Adam'
     """
-    from tune_sched.core.yaml_io import read_yaml
-
     data = read_yaml(path)
     if data is None:
         raise UsageError("is empty", path=str(path), fix="write a run config (see run_configs/*.yaml)")

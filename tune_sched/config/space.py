@@ -61,6 +61,7 @@ from tune_sched.config.search_settings import (
     parse_seeds,
 )
 from tune_sched.core.errors import UsageError
+from tune_sched.core.yaml_io import read_yaml
 
 __all__ = [
     "Dimension",
@@ -354,8 +355,6 @@ def load_search_space(path: str | Path) -> SearchSpace:
         >>> space = load_search_space("space.yaml")  # doctest: +SKIP
         >>> print(space.summary())  # doctest: +SKIP
     """
-    from tune_sched.core.yaml_io import read_yaml
-
     data = read_yaml(path)
     if data is None:
         raise UsageError("is empty", path=str(path), fix="write a search space (see docs/search_spaces.md)")

@@ -114,6 +114,7 @@ def live_signatures() -> dict[str, Any]:
     ``LambdaLR`` and ``MultiplicativeLR`` are included (their ``lr_lambda`` type is ``"callable"``); the catalog
     decides what a config may use.
     """
+    # lazy: heavy
     import torch
     from torch.optim import lr_scheduler
 

@@ -60,6 +60,7 @@ def expected_lr_change(
     """
     if scheduler_config is None:
         return False
+    # lazy: heavy
     import torch
 
     from tune_sched.optim.lr_schedulers import build_lr_scheduler

@@ -21,9 +21,15 @@ from pathlib import Path
 from typing import Any
 
 from tune_sched.analysis.run_diff import DEFAULT_TOLERANCE, ReproduceResult, compare_runs, read_result
+from tune_sched.config.run_config import load_run_config
 from tune_sched.core.errors import UsageError
 from tune_sched.core.words import flatten
 from tune_sched.rerun._workdir import work_dir
+from tune_sched.results.experiment import is_experiment, read_manifest, seed_dir
+from tune_sched.results.storage import local_experiment
+from tune_sched.train.preflight import preflight
+from tune_sched.train.progress import EpochPrinter
+from tune_sched.train.trial import run_trial
 
 __all__ = ["reproduce", "reproduce_config", "reproduce_trial"]
 
@@ -52,9 +58,6 @@ def reproduce(
         UsageError: a directory that is no experiment, an experiment without ``trial``, ``trial`` with a config,
             ``against`` with an experiment; and the errors of the two functions.
     """
-    from tune_sched.results.experiment import is_experiment
-    from tune_sched.results.storage import local_experiment
-
     source = local_experiment(source)  # an experiment at a URI is read from its local mirror
     options: dict[str, Any] = dict(seeds=seeds, tolerance=tolerance, out=out, num_threads=num_threads,
                                    progress=progress)
@@ -100,8 +103,8 @@ def reproduce_trial(
     Raises:
         UsageError: not an experiment, an unknown config id or seed, a bad tolerance, or a non-empty ``out``.
     """
+    # lazy: heavy
     from tune_sched.analysis.experiment_analysis import unknown_config
-    from tune_sched.results.experiment import read_manifest, seed_dir
 
     manifest = read_manifest(experiment)  # also checks that it is an experiment
     _check_tolerance(tolerance)
@@ -198,9 +201,6 @@ def _train(config: Any, seed: int, out_dir: Path, *, config_id: str = "run", num
 
     With ``progress``, each epoch's line (as ``tune-sched run`` prints it, indented) is passed to it.
     """
-    from tune_sched.train.progress import EpochPrinter
-    from tune_sched.train.trial import run_trial
-
     printer = EpochPrinter(config, emit=progress, indent="  ") if progress else None
 
     class Hook:  # a class, so that run_trial hands the printer its clock (EpochPrinter.use_clock)
@@ -235,9 +235,6 @@ def _status_notes(record: dict[str, Any], seed: int) -> set[str]:
 
 
 def _load_config(path: str | Path) -> Any:
-    from tune_sched.config.run_config import load_run_config
-    from tune_sched.train.preflight import preflight
-
     config = load_run_config(path)
     preflight(config)
     return config

@@ -21,8 +21,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+from tune_sched import __version__
 from tune_sched.core.errors import UsageError
 from tune_sched.core.words import flatten
+from tune_sched.core.yaml_io import dump_yaml, safe_load_text
+from tune_sched.results.io import atomic_write_text, write_json, write_table
+from tune_sched.results.tables import rows_to_table
 
 __all__ = [
     "TABLES", "create_experiment", "gather_experiment", "is_experiment", "load_experiment", "read_manifest",
@@ -49,10 +53,6 @@ def create_experiment(path: str | Path, *, space_source: dict[str, Any], metric:
     version. An existing experiment is never overwritten (a UsageError; the caller decides about resuming).
     """
     import datetime
-
-    from tune_sched import __version__
-    from tune_sched.core.yaml_io import dump_yaml
-    from tune_sched.results.io import atomic_write_text, write_json
 
     path = Path(path)
     if is_experiment(path):
@@ -82,8 +82,6 @@ def _check(path: str | Path) -> Path:
 
 def trial_rows(path: str | Path) -> list[dict[str, Any]]:
     """One row per finished (config, seed): result.json plus the flattened config as ``cfg.<key path>`` columns."""
-    from tune_sched.core.yaml_io import safe_load_text
-
     rows = []
     for result_file in sorted(Path(path).glob("trials/*/seed=*/result.json")):
         row = json.loads(result_file.read_text())
@@ -100,11 +98,9 @@ def trial_rows(path: str | Path) -> list[dict[str, Any]]:
 
 def gather_experiment(path: str | Path) -> dict[str, Any]:
     """Concatenate every seed folder's tables into the experiment's three Parquet files; return the tables."""
+    # lazy: heavy
     import pyarrow as pa
     import pyarrow.parquet as pq
-
-    from tune_sched.results.io import write_table
-    from tune_sched.results.tables import rows_to_table
 
     path = _check(path)
     tables: dict[str, Any] = {"trials": rows_to_table(trial_rows(path))}
@@ -123,6 +119,7 @@ def load_experiment(path: str | Path, *, columns: dict[str, list[str]] | None = 
     Gathers first when any trial folder is newer than the tables. ``columns`` reads only the named columns of a
     table (e.g. ``{"steps": ["config_id", "seed", "step", "train_loss"]}``).
     """
+    # lazy: heavy
     import pyarrow.parquet as pq
 
     path = _check(path)

@@ -41,6 +41,7 @@ def write_json(path: str | Path, data: Any) -> None:
 
 def write_table(path: str | Path, table: Any) -> None:
     """Write a ``pyarrow.Table`` to Parquet atomically."""
+    # lazy: heavy
     import pyarrow.parquet as pq
 
     path = Path(path)

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from tune_sched.core.errors import UsageError
+from tune_sched.results.io import atomic_write_bytes
 
 __all__ = ["FolderSync", "Remote", "is_uri", "local_experiment", "mirror_dir", "open_remote", "pull", "push",
            "work_dir"]
@@ -60,6 +61,7 @@ class Remote:
         return self.uri.partition("?")[0]
 
     def exists(self, relative: str) -> bool:
+        # lazy: heavy
         from pyarrow import fs as pafs
 
         return self.fs.get_file_info(f"{self.path}/{relative}").type != pafs.FileType.NotFound
@@ -70,6 +72,7 @@ class Remote:
 
     def write_bytes(self, relative: str, data: bytes) -> None:
         """Write one file atomically (see the module's docstring)."""
+        # lazy: heavy
         from pyarrow import fs as pafs
 
         target = f"{self.path}/{relative}"
@@ -85,6 +88,7 @@ class Remote:
                 out.write(data)
 
     def delete(self, relative: str) -> None:
+        # lazy: heavy
         from pyarrow import fs as pafs
 
         target = f"{self.path}/{relative}".rstrip("/")
@@ -96,6 +100,7 @@ class Remote:
 
     def listing(self, relative: str = "") -> dict[str, tuple[int, float]]:
         """``{relative path: (size, mtime)}`` of every file under ``relative`` (empty when it does not exist)."""
+        # lazy: heavy
         from pyarrow import fs as pafs
 
         root = f"{self.path}/{relative}".rstrip("/")
@@ -110,6 +115,7 @@ class Remote:
 
 def open_remote(uri: str) -> Remote:
     """The filesystem behind ``uri``: pyarrow's own (s3, gs, hdfs, file), else fsspec's (``pip install gcsfs``...)."""
+    # lazy: heavy
     from pyarrow import fs as pafs
 
     try:
@@ -123,6 +129,7 @@ def open_remote(uri: str) -> Remote:
 
 def _fsspec_filesystem(uri: str) -> tuple[Any, str]:
     try:
+        # lazy: heavy
         import fsspec
         from pyarrow.fs import FSSpecHandler, PyFileSystem
     except ImportError:  # pragma: no cover - fsspec is installed with Ray
@@ -180,7 +187,6 @@ def pull(remote: Remote, local: Path, *, under: str = "", skip: Iterable[str] = 
     """
     skip = tuple(skip)
     count = 0
-    from tune_sched.results.io import atomic_write_bytes
 
     for relative, (size, mtime) in remote.listing(under).items():
         if skip and relative.endswith(skip):

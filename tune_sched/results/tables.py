@@ -11,6 +11,7 @@ KEY_COLUMNS = ("config_id", "seed", "epoch", "step")
 
 def rows_to_table(rows: list[dict[str, Any]]) -> Any:
     """A ``pyarrow.Table`` from dict rows whose keys may differ (missing values become null)."""
+    # lazy: heavy
     import pyarrow as pa
 
     names: list[str] = []

@@ -35,6 +35,7 @@ class SeedAggregate:
 
     def __init__(self, seeds: Iterable[int], *, metric: str, mode: str, score: Mapping[str, Any] | None = None,
                  spikes: Mapping[str, Any] | None = None) -> None:
+        # lazy: heavy
         from tune_sched.analysis.score import ScoreSettings
         from tune_sched.analysis.spike_rules import SpikeRule
 
@@ -72,6 +73,7 @@ class SeedAggregate:
 
     def spike_losses(self, losses: Mapping[int, Any]) -> None:
         """Count each seed's spike episodes in its per-step training losses (its whole run so far)."""
+        # lazy: heavy
         from tune_sched.analysis.spikes import detect_spikes
 
         for seed, values in losses.items():
@@ -79,6 +81,7 @@ class SeedAggregate:
 
     def read_spikes(self, folders: Mapping[int, str | Path]) -> None:
         """``spike_losses`` from each seed folder's ``steps.parquet`` as last saved (only files that changed)."""
+        # lazy: heavy
         import pyarrow.parquet as pq
 
         changed = {}
@@ -98,6 +101,7 @@ class SeedAggregate:
         self.spike_losses(changed)
 
     def report(self) -> dict[str, float]:
+        # lazy: heavy
         from tune_sched.analysis.score import robust_score
 
         seeds = [s for s in self.seeds]

@@ -18,11 +18,13 @@ def make_searcher(space: SearchSpace, experiment: Path) -> tuple[Any, dict[str, 
 
     ``optuna`` and ``random`` keep their Optuna study in the experiment (:mod:`tune_sched.search.study`).
     """
+    # lazy: heavy
     from ray import tune
 
     settings = space.settings
     if settings.algorithm == "grid":
         return None, {"grid_index": tune.grid_search(list(range(space.grid_size())))}
+    # lazy: heavy
     import optuna
 
     from tune_sched.search.study import STUDY_FILE, StudySearcher
@@ -48,6 +50,7 @@ def max_epochs_of(space: SearchSpace) -> int:
 
 def make_scheduler(space: SearchSpace) -> Any:
     """Tune's trial scheduler for ``search.pruner`` (it acts on configs: each trial is one config's seeds)."""
+    # lazy: heavy
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, MedianStoppingRule
 
     pruner = space.settings.pruner

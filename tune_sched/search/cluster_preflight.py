@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from tune_sched.core.errors import SearchFailed, UsageError
+from tune_sched.results.io import atomic_write_text
+from tune_sched.results.storage import open_remote
 
 __all__ = ["ResultsLost", "check_cluster", "check_saved", "fits_nodes", "probe_nodes"]
 
@@ -32,6 +34,7 @@ def check_cluster(address: str | None, *, cpu: float, gpu: float, experiment: Pa
 
 def fits_nodes(address: str | None, *, cpu: float, gpu: float) -> list[dict[str, Any]]:
     """The alive nodes with the CPUs and GPUs of one trial; a UsageError when there are none."""
+    # lazy: heavy
     import ray
 
     alive = [n for n in ray.nodes() if n.get("Alive")]
@@ -54,6 +57,7 @@ def fits_nodes(address: str | None, *, cpu: float, gpu: float) -> list[dict[str,
 
 def probe_nodes(nodes: list[dict[str, Any]], *, experiment: Path, uri: str | None) -> None:
     """Every node in ``nodes`` writes a probe into the experiment's storage; the driver reads each one back."""
+    # lazy: heavy
     import ray
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
@@ -97,12 +101,8 @@ def _write_probe(experiment: str, uri: str | None, name: str) -> tuple[str, str]
     host = socket.gethostname()
     try:
         if uri is None:
-            from tune_sched.results.io import atomic_write_text
-
             atomic_write_text(Path(experiment) / PROBE_DIR / name, name)
         else:
-            from tune_sched.results.storage import open_remote
-
             open_remote(uri).write_bytes(f"{PROBE_DIR}/{name}", name.encode())
     except Exception as err:  # noqa: BLE001 - reported by the driver with the node's name
         return host, f"{type(err).__name__}: {err}".splitlines()[0]
@@ -113,7 +113,6 @@ def _readable(experiment: Path, uri: str | None, name: str) -> bool:
     try:
         if uri is None:
             return (experiment / PROBE_DIR / name).read_text() == name
-        from tune_sched.results.storage import open_remote
 
         return open_remote(uri).read_bytes(f"{PROBE_DIR}/{name}") == name.encode()
     except OSError:
@@ -125,8 +124,6 @@ def _remove_probes(experiment: Path, uri: str | None) -> None:
 
     shutil.rmtree(experiment / PROBE_DIR, ignore_errors=True)
     if uri is not None:
-        from tune_sched.results.storage import open_remote
-
         try:
             open_remote(uri).delete(PROBE_DIR)
         except OSError:

@@ -19,6 +19,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tune_sched.config.run_config import RunConfig
+from tune_sched.core.errors import UsageError
+from tune_sched.core.yaml_io import dump_yaml
+from tune_sched.results.experiment import seed_dir
+from tune_sched.results.io import atomic_write_text
+from tune_sched.results.storage import FolderSync, work_dir
+from tune_sched.search.aggregate import STATUSES, SeedAggregate
+from tune_sched.search.reconcile import record_stopped
+from tune_sched.train.seed_modes import seed_runner
+from tune_sched.train.trial import TrialResult
+
 if TYPE_CHECKING:
     from tune_sched.train.lockstep import Lockstep
     from tune_sched.train.stacked import Stacked
@@ -52,14 +63,6 @@ class ConfigRunner:
     """One config on every seed of ``ctx``; ``config`` is ``{"run_config": {...}, ...}`` or ``{"grid_index": i}``."""
 
     def __init__(self, ctx: SearchContext, config: dict[str, Any], config_id: str) -> None:
-        from tune_sched.core.yaml_io import dump_yaml
-        from tune_sched.config.run_config import RunConfig
-        from tune_sched.results.experiment import seed_dir
-        from tune_sched.results.io import atomic_write_text
-        from tune_sched.search.aggregate import STATUSES, SeedAggregate
-        from tune_sched.train.seed_modes import seed_runner
-        from tune_sched.train.trial import TrialResult
-
         raw = ctx.grid[config["grid_index"]] if ctx.grid is not None else config["run_config"]
         run_config = RunConfig.from_dict(raw).with_overrides(max_epochs=ctx.max_epochs)
         root, self.sync = _storage(ctx)
@@ -96,8 +99,6 @@ class ConfigRunner:
 
     def step(self) -> dict[str, Any]:
         """Train every live seed one more epoch; Tune's result for this iteration."""
-        from tune_sched.core.errors import UsageError
-
         try:
             if self.lockstep is None:
                 self.lockstep = self._make_lockstep()
@@ -118,8 +119,6 @@ class ConfigRunner:
 
     def _refused(self, err: Exception) -> dict[str, Any]:
         """Record every unfinished seed as failed with the UsageError's line; the trial's last result."""
-        from tune_sched.search.reconcile import record_stopped
-
         results = {seed: record_stopped(Path(folder), config_id=self.config_id, seed=seed, status="failed",
                                         reason=str(err))
                    for seed, folder in self.seed_dirs.items() if not (Path(folder) / "result.json").exists()}
@@ -144,7 +143,6 @@ def _storage(ctx: SearchContext) -> tuple[str, Any]:
     """Where the trial writes: the experiment itself, or for a URI a node-local folder synced to it."""
     if ctx.storage_uri is None:
         return ctx.experiment_dir, None
-    from tune_sched.results.storage import FolderSync, work_dir
 
     root = work_dir(ctx.storage_uri)
     return str(root), FolderSync(ctx.storage_uri, root)

@@ -11,7 +11,19 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from tune_sched.config.space import SearchSpace
-from tune_sched.core.errors import UsageError
+from tune_sched.core.errors import SearchFailed, UsageError
+from tune_sched.core.yaml_io import dump_yaml, read_yaml
+from tune_sched.results.experiment import create_experiment, gather_experiment, is_experiment, read_manifest
+from tune_sched.results.storage import is_uri
+from tune_sched.search.algorithms import make_scheduler, make_searcher, max_epochs_of
+from tune_sched.search.cluster_preflight import check_cluster, check_saved
+from tune_sched.search.forkserver import forkserver, forkserver_supported
+from tune_sched.search.ray_session import ray_session
+from tune_sched.search.reconcile import reconcile, record_errored
+from tune_sched.search.shared_storage import RemoteExperiment
+from tune_sched.search.summary import failed_configs, top_configs_text
+from tune_sched.search.watchdog import watchdog
+from tune_sched.train.preflight import preflight
 
 __all__ = ["run_search"]
 
@@ -34,8 +46,6 @@ def run_search(
     is continued only with ``resume=True`` (finished seeds are kept, unfinished ones continue from their last
     checkpoint); otherwise an existing name is refused before anything starts.
     """
-    from tune_sched.results.experiment import create_experiment, is_experiment, read_manifest
-
     stream = stream or sys.stdout
     name = name or f"{space_name}-{datetime.datetime.now():%Y%m%d-%H%M%S}"
     if "/" in name or name in (".", ".."):
@@ -65,8 +75,6 @@ def run_search(
         if remote:
             remote.created()
 
-    from tune_sched.search.ray_session import ray_session
-
     total = None if space.settings.algorithm == "grid" else space.settings.num_samples
     print(f"search: {space.num_configs if total is None else total} configs x {len(space.seeds)} seeds "
           f"-> {remote.uri if remote else experiment}", file=stream, flush=True)
@@ -77,8 +85,6 @@ def run_search(
         # starts before Ray, so that its imports overlap Ray's start; an existing cluster's, if it has a node here.
         private = address is None and not _ray_running()
         if private:  # a driver killed outright leaves none of its cluster's processes running
-            from tune_sched.search.watchdog import watchdog
-
             stack.enter_context(watchdog())
         fork = _start_forkserver(stack, space, experiment) if private else None
         stack.enter_context(ray_session(address))
@@ -103,6 +109,7 @@ def _ray_running() -> bool:
 
 def _driver_node_in_cluster() -> bool:
     """Whether the cluster this driver is attached to has a node on this machine (its workers can fork here)."""
+    # lazy: heavy
     import ray
 
     try:
@@ -114,8 +121,6 @@ def _driver_node_in_cluster() -> bool:
 
 def _start_forkserver(stack: contextlib.ExitStack, space: SearchSpace, experiment: Path) -> str | None:
     """Start the search's fork server (:mod:`tune_sched.search.forkserver`) where it can serve; its socket."""
-    from tune_sched.search.forkserver import forkserver, forkserver_supported
-
     if space.resources.gpu or not forkserver_supported():
         return None
     return stack.enter_context(forkserver(threads=max(1, int(space.resources.cpu)),
@@ -124,10 +129,10 @@ def _start_forkserver(stack: contextlib.ExitStack, space: SearchSpace, experimen
 
 def _fit(space: SearchSpace, experiment: Path, *, resume: bool, stream: TextIO,
          forkserver: str | None = None, remote: Any = None) -> Any:
+    # lazy: heavy
     import ray
     from ray import tune
 
-    from tune_sched.search.algorithms import make_scheduler, make_searcher, max_epochs_of
     from tune_sched.search.fail_fast import FIRST, FailFast
     from tune_sched.search.progress import SearchProgress, grid_labels
     from tune_sched.search.study import close_study, study_home
@@ -148,8 +153,6 @@ def _fit(space: SearchSpace, experiment: Path, *, resume: bool, stream: TextIO,
     # Tune's own state: in the experiment, or at its URI (storage_fs) so that any machine can resume it
     storage_path, storage_fs = remote.tune_storage() if remote else (str(experiment), None)
     if resume:
-        from tune_sched.search.reconcile import reconcile
-
         reconciled = reconcile(experiment, tune_path, list(space.seeds))
         if remote:
             remote.reconciled(reconciled)
@@ -204,6 +207,7 @@ def _failed_fast(grid_result: Any, *, first: int) -> tuple[str, str] | None:
     """``(reason, kind)`` when every config that finished (at least ``first``) failed on all seeds the same way:
     what stopped the search (:class:`~tune_sched.search.fail_fast.FailFast`), told from its results alone, so a
     resumed search, whose stopper Tune restored, decides the same."""
+    # lazy: heavy
     from tune_sched.search.fail_fast import verdict
 
     finished = [r.metrics for r in grid_result if r.metrics and r.metrics.get("all_seeds_finished")]
@@ -216,8 +220,8 @@ def _record_errored(experiment: Path, results: list[Any], seeds: list[int], *, f
     ``results`` are Tune's (``Result``) of the configs that ended in error; ``failures`` how often each one's
     worker died (:class:`~tune_sched.search.progress.SearchProgress` counts them).
     """
+    # lazy: heavy
     from tune_sched.search.progress import error_file
-    from tune_sched.search.reconcile import record_errored
 
     for result in results:
         config_id = trial_id(result)
@@ -248,10 +252,6 @@ def _interrupted(experiment: Path, storage: str | None = None) -> KeyboardInterr
 
 
 def _finish(experiment: Path, space: SearchSpace, progress: Any, *, stream: TextIO, remote: Any = None) -> None:
-    from tune_sched.results.experiment import gather_experiment
-    from tune_sched.search.cluster_preflight import check_saved
-    from tune_sched.search.summary import top_configs_text
-
     tables = remote.gather() if remote else gather_experiment(experiment)
     check_saved(progress, tables["trials"].num_rows, where=remote.uri if remote else str(experiment))
     progress.close()
@@ -266,9 +266,8 @@ def _finish(experiment: Path, space: SearchSpace, progress: Any, *, stream: Text
 
 def _raise_if_failed(trials: Any, failed_fast: tuple[str, str] | None, *, where: Any) -> None:
     """A search that stopped early on one repeated failure, or in which every config failed, is not a success."""
-    from tune_sched.core.errors import SearchFailed
+    # lazy: heavy
     from tune_sched.search.fail_fast import failed_search
-    from tune_sched.search.summary import failed_configs
 
     failed, total, reason = failed_configs(trials)
     if failed_fast is not None:
@@ -280,11 +279,8 @@ def _raise_if_failed(trials: Any, failed_fast: tuple[str, str] | None, *, where:
 
 def _remote_experiment(storage: str | Path | None, name: str) -> Any:
     """For a URI ``--storage``: the experiment there, with its local mirror (see search/shared_storage.py)."""
-    from tune_sched.results.storage import is_uri
-
     if not is_uri(storage):
         return None
-    from tune_sched.search.shared_storage import RemoteExperiment
 
     return RemoteExperiment.open(str(storage), name)
 
@@ -292,8 +288,6 @@ def _remote_experiment(storage: str | Path | None, name: str) -> Any:
 def _preflight(address: str | None, space: SearchSpace, experiment: Path, remote: Any, *, created: bool) -> None:
     """On an existing cluster: a node fits a trial and every such node writes where the driver reads; else the
     experiment this search created is removed again (nothing was trained) and the UsageError raised."""
-    from tune_sched.search.cluster_preflight import check_cluster
-
     try:
         check_cluster(address, cpu=space.resources.cpu, gpu=space.resources.gpu, experiment=experiment,
                       uri=remote.uri if remote else None)
@@ -319,8 +313,6 @@ def _check_same_space(experiment: Path, space: SearchSpace) -> None:
     changed grid would renumber its points."""
     import yaml
 
-    from tune_sched.core.yaml_io import dump_yaml, read_yaml
-
     stored = read_yaml(experiment / "space.yaml") or {}
     given = yaml.safe_load(dump_yaml(space.source)) or {}
     changed = sorted(k for k in {*stored, *given} if stored.get(k) != given.get(k))
@@ -332,8 +324,6 @@ def _check_same_space(experiment: Path, space: SearchSpace) -> None:
 def _preflight_configs(space: SearchSpace) -> None:
     """The preflight (:mod:`tune_sched.train.preflight`) of every check config of the space before Ray starts:
     the user's module imports and takes every sampled kwarg, each logger is installed; a typo costs seconds."""
-    from tune_sched.train.preflight import preflight
-
     space.check_each(preflight)
 
 

@@ -42,6 +42,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, NoReturn
 
+import tune_sched
 from tune_sched.search.config_runner import ConfigRunner, SearchContext
 
 __all__ = ["OFF_SWITCH", "ForkedHost", "TrialHost", "forkserver", "forkserver_supported", "open_host"]
@@ -100,8 +101,6 @@ class ForkedHost:
         ``ConnectionError`` when none answers within ``timeout_s``, or the one that answers runs another
         interpreter or copy of tune_sched; ``EOFError`` when the server is gone.
         """
-        import tune_sched
-
         sock.settimeout(SEND_TIMEOUT_S)
         socket.send_fds(sock, [b"w"], [1, 2])  # where this worker's output goes (Ray: its log files)
         sock.settimeout(None)
@@ -263,8 +262,6 @@ def _fork(listener: socket.socket) -> None:
 def _child(conn: socket.socket, fds: list[int]) -> int:
     """The training process: take over the worker's output, environment and import path, then serve its calls."""
     import importlib
-
-    import tune_sched
 
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     devnull = os.open(os.devnull, os.O_RDONLY)

@@ -9,6 +9,8 @@ import signal
 from collections.abc import Iterator
 from typing import Any
 
+from tune_sched.core.errors import UsageError
+
 __all__ = ["object_store_bytes", "quiet_ray_environment", "ray_session"]
 
 # Read by Ray and Tune at import time: no usage reporting, Tune's old quiet output path, no auto loggers.
@@ -46,6 +48,7 @@ def ray_session(address: str | None = None, *, num_cpus: int | None = None,
     current directory on their ``PYTHONPATH`` so ``module: pkg.mod:Class`` paths resolve as they do here.
     """
     with _environment_for_ray(address):
+        # lazy: heavy
         import ray
 
         if ray.is_initialized():
@@ -83,8 +86,6 @@ def _environment_for_ray(address: str | None) -> Iterator[None]:
 
 def _init(ray: Any, address: str | None, *, num_cpus: int | None, num_gpus: int | None) -> None:
     if address:
-        from tune_sched.core.errors import UsageError
-
         try:
             ray.init(address=address, logging_level=logging.ERROR, log_to_driver=False,
                      runtime_env={"env_vars": {"PYTHONPATH": os.environ["PYTHONPATH"]}})

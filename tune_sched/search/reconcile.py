@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tune_sched.core.words import Status, best
+from tune_sched.core.yaml_io import read_yaml
+from tune_sched.results.io import write_json
 from tune_sched.train.trial import TrialResult, lr_changed
 
 __all__ = ["Reconciled", "reconcile", "record_errored", "record_stopped", "saved_trials"]
@@ -63,6 +65,7 @@ def saved_trials(tune_dir: str | Path) -> dict[str, str] | None:
     (read with ``tune.ExperimentAnalysis``); None when Tune saved none."""
     if not Path(tune_dir).is_dir():
         return None
+    # lazy: heavy
     from ray import tune
 
     try:
@@ -109,10 +112,8 @@ def record_stopped(seed_dir: Path, *, config_id: str, seed: int, status: Status 
     ``status`` is ``pruned`` (the pruner's decision never reached the worker; ``completed`` when its tables hold
     every epoch) or ``failed`` (the worker died more often than ``search.max_failures`` allows). Best and final metric, epochs and steps come from its tables.
     """
+    # lazy: heavy
     import pyarrow.parquet as pq
-
-    from tune_sched.core.yaml_io import read_yaml
-    from tune_sched.results.io import write_json
 
     config = read_yaml(seed_dir / "config.yaml") if (seed_dir / "config.yaml").exists() else {}
     metric, mode = config.get("metric", "val_loss"), config.get("mode", "min")

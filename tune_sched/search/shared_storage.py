@@ -17,7 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tune_sched.results.experiment import TABLES, gather_experiment
 from tune_sched.results.storage import Remote, mirror_dir, open_remote, pull, push, storage_error
+from tune_sched.search.reconcile import DISCARDED
 
 __all__ = ["RemoteExperiment"]
 
@@ -56,8 +58,6 @@ class RemoteExperiment:
 
     def reconciled(self, result: Any) -> None:
         """Send what :func:`~tune_sched.search.reconcile.reconcile` changed in the mirror to the URI."""
-        from tune_sched.search.reconcile import DISCARDED
-
         for config_id in result.discarded:
             files = self.remote.listing(f"trials/{config_id}")
             for relative in files:
@@ -77,7 +77,7 @@ class RemoteExperiment:
 
     def gather(self) -> dict[str, Any]:
         """Download the seeds' files, gather the three tables in the mirror, upload them; the tables."""
-        from tune_sched.results.experiment import TABLES, gather_experiment
+        # lazy: heavy
         from tune_sched.search.study import STUDY_FILE
 
         self.pull_trials()

@@ -39,6 +39,7 @@ from ray.tune.search import Searcher
 
 from tune_sched.config.space import SearchSpace
 from tune_sched.search.algorithms import METRIC
+from tune_sched.search.progress import outcome
 
 __all__ = ["STUDY_FILE", "StudySearcher", "close_study", "open_study", "study_home", "verdict"]
 
@@ -53,8 +54,6 @@ def verdict(result: Mapping[str, Any] | None, *, error: bool = False) -> tuple[s
     tells a searcher of an early end only when the pruner stopped the trial (the time budget and a stopped search
     end trials without a word: :func:`close_study` tells those).
     """
-    from tune_sched.search.progress import outcome
-
     if error or not result:
         return "FAIL", None, "failed"
     kind = outcome(dict(result))
@@ -136,6 +135,7 @@ class StudySearcher(Searcher):
     def study(self) -> Any:
         """The Optuna study (opened, or created, on first use)."""
         if self._study is None:
+            # lazy: heavy
             import optuna
 
             self._storage = journal(self.study_file)
@@ -182,6 +182,7 @@ class StudySearcher(Searcher):
     def restore(self, checkpoint_path: str) -> None:
         """Tune's saved state; the study is the experiment's journal when it holds what was saved, else the saved
         copy. Optuna trials of configs the restored Tune never heard of (asked after its last save) are failed."""
+        # lazy: heavy
         import optuna
 
         with open(checkpoint_path, "rb") as file:
@@ -222,6 +223,7 @@ class StudySearcher(Searcher):
         self.steps[trial_id] = step
 
     def _tell(self, trial_id: str, state: str, value: float | None) -> None:
+        # lazy: heavy
         import optuna
 
         self.study.tell(self.numbers[trial_id], value, state=optuna.trial.TrialState[state], skip_if_finished=True)
@@ -255,6 +257,7 @@ def study_home(experiment: Path) -> Iterator[None]:
 
 def journal(path: str | Path) -> Any:
     """The Optuna storage of a study file: a ``JournalStorage`` on a ``JournalFileBackend``."""
+    # lazy: heavy
     from optuna.storages import JournalStorage
     from optuna.storages.journal import JournalFileBackend
 
@@ -275,6 +278,7 @@ def close_study(experiment: str | Path, *, why: str) -> int:
     """At the end of a search that was not interrupted: fail every Optuna trial still running (Tune ended it
     without telling the searcher: the time budget ran out, or the search stopped), user attributes ``outcome:
     stopped`` and ``stopped: why``. The number of trials closed (0 without a study)."""
+    # lazy: heavy
     import optuna
 
     path = Path(experiment) / STUDY_FILE
@@ -289,6 +293,7 @@ def close_study(experiment: str | Path, *, why: str) -> int:
 
 def _load(path: Path) -> tuple[Any, Any]:
     """(study, storage) of the one study in the journal file ``path``."""
+    # lazy: heavy
     import optuna
 
     storage = journal(path)
@@ -299,6 +304,7 @@ def _load(path: Path) -> tuple[Any, Any]:
 
 
 def _open_trial(study: Any, storage: Any, number: int) -> Any:
+    # lazy: heavy
     import optuna
 
     study_id = storage.get_study_id_from_name(study.study_name)
@@ -306,6 +312,7 @@ def _open_trial(study: Any, storage: Any, number: int) -> Any:
 
 
 def _fail(study: Any, storage: Any, number: int, kind: str, why: str) -> None:
+    # lazy: heavy
     import optuna
 
     trial = _open_trial(study, storage, number)

@@ -17,6 +17,7 @@ def top_configs_text(trials: Any, *, mode: str, metric: str, top: int = 5, steps
     so both rank the experiment alike; without it the score has no spike term. ``score`` and ``spikes`` are the
     space's blocks as the manifest stores them (``SearchSpace.judging()``; None: the defaults).
     """
+    # lazy: heavy
     from dataclasses import asdict
 
     from tune_sched.analysis.score import ScoreSettings, rank_configs
@@ -49,6 +50,7 @@ def _with_spike_counts(frame: Any, steps: Any, rule: Any) -> Any:
     names = steps.column_names if hasattr(steps, "column_names") else list(getattr(steps, "columns", []))
     if steps is None or frame.empty or not {"config_id", "seed", "step", "train_loss"} <= set(names):
         return frame
+    # lazy: heavy
     from tune_sched.analysis.spike_table import spike_table
 
     counts = spike_table(steps, by=("config_id", "seed"), value="train_loss", step="step", rule=rule)

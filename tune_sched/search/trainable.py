@@ -13,6 +13,7 @@ from typing import Any
 from ray import tune
 
 from tune_sched.search.config_runner import SearchContext
+from tune_sched.search.forkserver import open_host
 
 __all__ = ["ConfigTrainable", "SearchContext"]
 
@@ -21,8 +22,6 @@ class ConfigTrainable(tune.Trainable):
     """Tune class trainable; ``config`` is ``{"run_config": {...}, ...}`` or ``{"grid_index": i}`` for grids."""
 
     def setup(self, config: dict[str, Any], ctx: SearchContext) -> None:  # type: ignore[override]
-        from tune_sched.search.forkserver import open_host
-
         self.ctx = ctx
         self.host = open_host(ctx)
         self.host.start(ctx, config, self.trial_id)

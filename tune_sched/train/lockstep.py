@@ -47,6 +47,7 @@ class _Baton:
 
     def yield_epoch(self, seed: int, epoch: int, metrics: dict[str, float]) -> bool:
         """Seed thread: publish this epoch, pause until the caller gives the turn back; True means stop."""
+        # lazy: heavy
         from tune_sched.train.rng import rng_state, set_rng_state
 
         state = rng_state()

@@ -7,7 +7,9 @@ import warnings
 from typing import Any
 
 from tune_sched.config.run_config import RunConfig
-from tune_sched.core.errors import UsageError
+from tune_sched.core.checks import join
+from tune_sched.core.errors import UsageError, did_you_mean, unknown_name
+from tune_sched.train.tasks.registry import build_task
 
 __all__ = ["build_module", "check_user_code", "import_object", "user_classes"]
 
@@ -24,7 +26,6 @@ def import_object(spec: str, path: str) -> Any:
     for part in attr.split("."):
         if not hasattr(obj, part):
             names = [n for n in dir(module) if not n.startswith("_")]
-            from tune_sched.core.errors import did_you_mean
 
             raise UsageError(f"module {module_name!r} has no attribute {part!r}{did_you_mean(part, names)}",
                              path=path, fix="name a class defined in that module")
@@ -43,11 +44,10 @@ def build_module(config: RunConfig) -> tuple[Any, Any]:
             ``module_kwargs``/``datamodule_kwargs`` for arguments the class does not accept or that its
             constructor rejects (the constructor's exception is chained, shown with ``--debug``).
     """
+    # lazy: heavy
     import pytorch_lightning as pl
 
     if config.module is None:
-        from tune_sched.train.tasks.registry import build_task
-
         return build_task(config.task, config.task_kwargs, batch_size=config.trainer.batch_size)
 
     module_cls, dm_cls = user_classes(config)
@@ -67,6 +67,7 @@ def user_classes(config: RunConfig) -> tuple[type, type | None]:
     """
     assert config.module is not None, "a run config with a built-in task names no user class"
     cls = import_object(config.module, "module")  # first: a path that does not import fails without torch
+    # lazy: heavy
     import pytorch_lightning as pl
 
     if not (isinstance(cls, type) and issubclass(cls, pl.LightningModule)):
@@ -119,9 +120,6 @@ def _bind(cls: type, kwargs: dict[str, Any], path: str) -> None:
     """Check ``kwargs`` against ``cls``'s constructor: an unknown name (with the closest known one) or a missing
     required argument is a UsageError at ``path``."""
     import inspect
-
-    from tune_sched.core.checks import join
-    from tune_sched.core.errors import unknown_name
 
     signature = inspect.signature(cls)
     kinds = {name: p.kind for name, p in signature.parameters.items()}

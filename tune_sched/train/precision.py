@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import warnings
 
+from tune_sched.core.errors import UsageError
+
 __all__ = ["resolve_device"]
 
 _CUDA_ONLY = {"16-mixed", "16-true"}
@@ -16,14 +18,13 @@ def resolve_device(precision: str, accelerator: str) -> tuple[str, str, str | No
     so (``note`` and a ``UserWarning``); ``bf16-mixed`` runs on the CPU as asked. ``accelerator: gpu`` without a
     GPU is an error the caller reports.
     """
+    # lazy: heavy
     import torch
 
     has_gpu = torch.cuda.is_available()
     if accelerator == "auto":
         accelerator = "gpu" if has_gpu else "cpu"
     if accelerator == "gpu" and not has_gpu:
-        from tune_sched.core.errors import UsageError
-
         raise UsageError("is 'gpu' but this machine has no CUDA GPU", path="trainer.accelerator",
                          fix="use accelerator: auto or cpu")
     note = None

@@ -9,6 +9,8 @@ importing neither torch nor Lightning, so ``validate`` of it stays fast.
 from __future__ import annotations
 
 from tune_sched.config.run_config import RunConfig
+from tune_sched.train.loggers import check_loggers
+from tune_sched.train.modules import check_user_code
 
 __all__ = ["preflight"]
 
@@ -16,10 +18,6 @@ __all__ = ["preflight"]
 def preflight(config: RunConfig) -> None:
     """Raise the UsageError (key path, what is wrong, the fix) of the first thing ``config`` needs that is missing."""
     if config.module is not None:
-        from tune_sched.train.modules import check_user_code
-
         check_user_code(config)
     if config.trainer.logger:
-        from tune_sched.train.loggers import check_loggers
-
         check_loggers(config.trainer.logger)

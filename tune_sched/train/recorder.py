@@ -22,6 +22,8 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 
+from tune_sched.results.io import write_table
+from tune_sched.results.tables import rows_to_table
 from tune_sched.train.callbacks import SaveSchedule
 
 __all__ = ["MetricsRecorder", "TrialDiverged"]
@@ -121,8 +123,6 @@ class MetricsRecorder(pl.Callback):
         """Write both tables (no-op without an out_dir)."""
         if self.out_dir is None:
             return
-        from tune_sched.results.io import write_table
-        from tune_sched.results.tables import rows_to_table
 
         write_table(self.out_dir / "steps.parquet", rows_to_table(self.steps))
         write_table(self.out_dir / "epochs.parquet", rows_to_table(self.epochs))
@@ -135,6 +135,7 @@ class MetricsRecorder(pl.Callback):
         """Read the tables back, keeping the rows the checkpoint covers (later rows are re-recorded)."""
         if self.out_dir is None:
             return
+        # lazy: heavy
         import pyarrow.parquet as pq
 
         for name, rows in (("steps", self.steps), ("epochs", self.epochs)):

@@ -13,6 +13,11 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from tune_sched.train.lockstep import Lockstep
+from tune_sched.train.modules import build_module
+from tune_sched.train.precision import resolve_device
+from tune_sched.train.trial import coerce_run_config
+
 __all__ = ["AUTO_CPU_MAX_PARAMETERS", "ELEMENTWISE_OPTIMIZERS", "auto_blocker", "choose_seed_mode", "module_blocker",
            "seed_runner", "stacking_blocker"]
 
@@ -74,8 +79,6 @@ stacked on a CPU; docs/BENCHMARKS.md). On a GPU ``auto`` always stacks."""
 
 def auto_blocker(config: Any, module: Any) -> str | None:
     """Why ``auto`` trains this module's seeds separately though it could stack them (one line), or None."""
-    from tune_sched.train.precision import resolve_device
-
     if config.trainer.seed_mode != "auto":
         return None
     _, accelerator, _ = resolve_device(config.trainer.precision, config.trainer.accelerator)
@@ -100,9 +103,6 @@ def seed_runner(config: Any, seeds: Sequence[int], out_dirs: Mapping[int, str | 
     """A :class:`~tune_sched.train.stacked.Stacked` or :class:`~tune_sched.train.lockstep.Lockstep` for the
     config's seeds, as ``trainer.seed_mode`` and the config allow; when stacking was possible in principle but is
     ruled out, ``say`` gets one line saying why."""
-    from tune_sched.train.lockstep import Lockstep
-    from tune_sched.train.trial import coerce_run_config
-
     config = coerce_run_config(config)
     mode, reason = choose_seed_mode(config, len(seeds))
     if mode == "stacked":
@@ -111,6 +111,7 @@ def seed_runner(config: Any, seeds: Sequence[int], out_dirs: Mapping[int, str | 
     if reason and len(seeds) > 1 and say is not None:
         say(f"seeds {','.join(map(str, seeds))} train separately: {reason}")
     if mode == "stacked":
+        # lazy: heavy
         from tune_sched.train.stacked import Stacked
 
         return Stacked(config, seeds, out_dirs, **trial_kwargs)
@@ -120,7 +121,7 @@ def seed_runner(config: Any, seeds: Sequence[int], out_dirs: Mapping[int, str | 
 def _module_reason(config: Any, seed: int) -> str | None:
     """:func:`module_blocker` and :func:`auto_blocker` of one freshly built module (the global RNG is left as it
     was)."""
-    from tune_sched.train.modules import build_module
+    # lazy: heavy
     from tune_sched.train.rng import rng_state, set_rng_state
 
     state = rng_state()

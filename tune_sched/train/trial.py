@@ -16,6 +16,13 @@ from typing import Any
 from tune_sched.config.run_config import RunConfig, load_run_config
 from tune_sched.core.errors import UsageError
 from tune_sched.core.words import Status, best
+from tune_sched.core.yaml_io import dump_yaml, read_yaml
+from tune_sched.losses.scheduler import LossScheduler
+from tune_sched.optim.liveness import expected_lr_change
+from tune_sched.results.io import atomic_write_text, write_json
+from tune_sched.train.loggers import build_loggers
+from tune_sched.train.modules import build_module
+from tune_sched.train.precision import resolve_device
 
 __all__ = ["TrialResult", "Status", "coerce_run_config", "lr_changed", "run_trial"]
 
@@ -125,6 +132,7 @@ def run_trial(
         >>> result.status
         'completed'
     """
+    # lazy: heavy
     from tune_sched.train.callbacks import TrialClock
     from tune_sched.train.recorder import TrialDiverged
 
@@ -168,8 +176,6 @@ def run_trial(
         _summarize(result, recorder, config)
         recorder.flush()
     if out is not None:
-        from tune_sched.results.io import write_json
-
         write_json(out / "result.json", result.to_dict())
     if error is not None and raise_errors:
         raise error
@@ -182,9 +188,6 @@ OUTPUT_FILES = ("result.json", "steps.parquet", "epochs.parquet", "last.ckpt")
 
 def _prepare_out_dir(out: Path, config: RunConfig, *, resume: bool) -> Path | None:
     """Write ``config.yaml``; return the checkpoint to resume from, or None after clearing an earlier run."""
-    from tune_sched.core.yaml_io import dump_yaml
-    from tune_sched.results.io import atomic_write_text
-
     out.mkdir(parents=True, exist_ok=True)
     ckpt = out / "last.ckpt"
     if resume and ckpt.exists():
@@ -201,8 +204,6 @@ def _prepare_out_dir(out: Path, config: RunConfig, *, resume: bool) -> Path | No
 
 def _check_same_config(path: Path, config: RunConfig) -> None:
     """A checkpoint continues only the config it was trained with (``trainer.max_epochs`` may change)."""
-    from tune_sched.core.yaml_io import read_yaml
-
     if not path.exists():
         return
     old, new = read_yaml(path), config.to_dict()
@@ -216,6 +217,7 @@ def _check_same_config(path: Path, config: RunConfig) -> None:
 
 def _check_epochs_left(ckpt: Path, config: RunConfig) -> None:
     """A resumed run cannot end before the epochs its checkpoint has trained."""
+    # lazy: heavy
     import torch
 
     trained = int(torch.load(ckpt, map_location="cpu", mmap=True, weights_only=False).get("epoch", -1)) + 1
@@ -255,6 +257,7 @@ def _fit(trainer: Any, module: Any, datamodule: Any, ckpt: Path | None) -> None:
 
 def _failure_reason(err: BaseException, config: RunConfig) -> str:
     """One line (at most 500 characters): the exception, and for running out of memory what to change."""
+    # lazy: heavy
     import torch
 
     text = f"{type(err).__name__}: {err}".splitlines()[0][:400]
@@ -281,6 +284,7 @@ def _setup(config: RunConfig, out: Path | None, result: TrialResult, clock: Any,
            epoch_hook: Callable[[int, dict[str, float]], bool] | None, checkpoint: bool,
            num_threads: int | None, progress_bar: bool, save_every_s: float,
            logs: tuple[str | Path | None, str | None] = (None, None)) -> tuple[Any, ...]:
+    # lazy: heavy
     import pytorch_lightning as pl
     import torch
     from pytorch_lightning.callbacks import EarlyStopping
@@ -288,8 +292,6 @@ def _setup(config: RunConfig, out: Path | None, result: TrialResult, clock: Any,
     from tune_sched.optim.lightning import configure_optimizers
     from tune_sched.train.callbacks import EpochHook, LastCheckpoint, LossWeightsCallback, MonitorCheck, SaveSchedule
     from tune_sched.train.divergence import DivergenceCheck
-    from tune_sched.train.modules import build_module
-    from tune_sched.train.precision import resolve_device
     from tune_sched.train.recorder import MetricsRecorder
 
     _check_plateau_schedule(config)
@@ -315,8 +317,6 @@ def _setup(config: RunConfig, out: Path | None, result: TrialResult, clock: Any,
         monitors.append(("trainer.early_stopping.monitor", es.monitor))
     loss_cb = None
     if config.loss_scheduler is not None:
-        from tune_sched.losses.scheduler import LossScheduler
-
         if not hasattr(module, "loss_weights"):
             raise UsageError(
                 f"is set but {type(module).__name__} does not follow the loss protocol (no 'loss_weights')",
@@ -372,7 +372,6 @@ def _loggers(config: RunConfig, out: Path | None, *, config_id: str, log_root: s
     experiment; default the run directory's name), version ``<config id>-seed<N>``."""
     if not config.trainer.logger:
         return []
-    from tune_sched.train.loggers import build_loggers
 
     root = Path(log_root) if log_root is not None else (out / "logs" if out is not None else Path("lightning_logs"))
     name = log_name or (out.name if out is not None else "run")
@@ -439,8 +438,6 @@ def lr_changed(steps: Sequence[Mapping[str, Any]]) -> bool | None:
 
 
 def _check_liveness(result: TrialResult, recorder: Any, config: RunConfig) -> None:
-    from tune_sched.optim.liveness import expected_lr_change
-
     lrs = [row["lr"] for row in recorder.steps]
     moved = any(lr != lrs[0] for lr in lrs)
     epochs = max(1, result.epochs_run)

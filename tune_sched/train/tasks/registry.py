@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from tune_sched.core.checks import as_float, as_int, as_mapping, check_keys, join
 from tune_sched.core.errors import UsageError, unknown_name
+from tune_sched.losses.registry import LOSS_NAMES
 
 if TYPE_CHECKING:
     import pytorch_lightning as pl
@@ -165,8 +166,6 @@ def parse_loss_weights(value: Any, *, path: str = "task_kwargs.loss") -> dict[st
     Raises:
         UsageError: an unknown loss name, a bad weight, or an empty mapping.
     """
-    from tune_sched.losses.registry import LOSS_NAMES
-
     if isinstance(value, str):
         if value not in LOSS_NAMES:
             raise unknown_name("loss", value, LOSS_NAMES, path=path)

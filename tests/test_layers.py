@@ -1,0 +1,241 @@
+"""The import contract: each package imports only the layers below it (docs/architecture.md draws the map), no two
+packages import each other, and a function-local import exists only to keep a heavy package out of a light path.
+
+Every import statement of every module is read with ``ast``: module level, ``if TYPE_CHECKING:`` blocks and inside
+functions alike. A function-local import is marked by a ``# lazy: heavy`` comment on its line or on the line above
+its run of imports; a marked import of a tune_sched module must bring in something heavy that the importing module
+does not load already (else it belongs at the top of the module).
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "tune_sched"
+MARKER = "# lazy: heavy"
+
+# What each package may import: the layers below it. "" is the tune_sched package itself (its version), which any
+# module may import. Keep docs/architecture.md's map in step.
+LAYERS: dict[str, set[str]] = {
+    "core": set(),
+    "config": {"core"},
+    "results": {"core"},
+    "optim": {"core", "config"},
+    "losses": {"core", "config"},
+    "train": {"core", "config", "results", "optim", "losses"},
+    "analysis": {"core", "config", "results"},
+    "search": {"core", "config", "results", "optim", "losses", "train", "analysis"},
+    "rerun": {"core", "config", "results", "train", "analysis"},
+    "api": {"core", "config", "results", "analysis", "search"},
+    "cli": {"core", "config", "results", "optim", "losses", "train", "analysis", "search", "rerun", "api"},
+    "errors": {"core"},
+}
+
+# Imports against the layer order that remain, each with its reason: (importing module, package it imports from).
+# Remove an entry when its imports go (the test fails on an entry that no longer matches).
+EXCEPTIONS: dict[tuple[str, str], str] = {
+    ("tune_sched.search", "api"):
+        "the search package is callable: tune_sched.search(...) is the Python API's search",
+    ("tune_sched.config.run_config", "optim"):
+        "a run config's optimizer and lr_scheduler blocks are checked against optim/'s torch catalog",
+    ("tune_sched.config.run_config", "losses"):
+        "a run config's loss_scheduler block is the loss scheduler's own settings (losses/scheduler_config.py)",
+    ("tune_sched.config.run_config", "train"):
+        "a run config's task and task_kwargs are checked against the built-in tasks (train/tasks/registry.py)",
+    ("tune_sched.config.space", "analysis"):
+        "a space's score and spikes blocks are the ranking's ScoreSettings and the spike detector's SpikeRule",
+}
+
+
+# Third-party packages whose import costs a fast command (--help, validate, import tune_sched) real time.
+HEAVY = {"torch", "lightning", "pytorch_lightning", "ray", "optuna", "pandas", "pyarrow", "matplotlib", "scipy",
+         "numpy", "fsspec", "sklearn"}
+
+# Modules whose own import must stay light (``import tune_sched``, ``tune-sched --help``): every verb's or name's
+# imports wait until it is used, whatever their weight.
+ENTRY_POINTS = {"tune_sched", "tune_sched.cli", "tune_sched.api", "tune_sched.search", "tune_sched.analysis",
+                "tune_sched.rerun", "tune_sched.losses", "tune_sched.optim"}
+
+
+@dataclass(frozen=True)
+class Import:
+    module: str  # the importing module
+    target: str  # what it imports (a module; for "from X import name", X.name too when that is a module)
+    line: int
+    local: bool  # inside a function
+    marked: bool
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES = {_module_name(path): path for path in sorted(PACKAGE.rglob("*.py"))}
+
+
+def _package(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else ""
+
+
+def _targets(module: str, node: ast.Import | ast.ImportFrom, is_package: bool) -> list[str]:
+    if isinstance(node, ast.Import):
+        return [alias.name for alias in node.names]
+    base = node.module or ""
+    if node.level:
+        parts = module.split(".")
+        parts = parts[: len(parts) - node.level + (1 if is_package else 0)]
+        base = ".".join([*parts, *([node.module] if node.module else [])])
+    return [base, *(f"{base}.{a.name}" for a in node.names if f"{base}.{a.name}" in MODULES)]
+
+
+def _marked(lines: list[str], node: ast.stmt, siblings: list[ast.stmt]) -> bool:
+    """The marker on the statement's first line, or above the run of import statements it belongs to."""
+    if MARKER in lines[node.lineno - 1]:
+        return True
+    i = siblings.index(node)
+    while i > 0 and isinstance(siblings[i - 1], (ast.Import, ast.ImportFrom)):
+        i -= 1
+    return lines[siblings[i].lineno - 2].strip().startswith(MARKER)
+
+
+@functools.cache
+def imports_of(module: str) -> tuple[Import, ...]:
+    path = MODULES[module]
+    text = path.read_text()
+    lines = text.splitlines()
+    found: list[Import] = []
+
+    def visit(node: ast.AST, local: bool) -> None:
+        for field in ("body", "orelse", "finalbody", "handlers"):
+            block = getattr(node, field, None)
+            if not isinstance(block, list):
+                continue
+            for child in block:
+                if isinstance(child, (ast.Import, ast.ImportFrom)):
+                    marked = local and _marked(lines, child, block)
+                    found.extend(Import(module, target, child.lineno, local, marked)
+                                 for target in _targets(module, child, path.name == "__init__.py"))
+                inner = local or isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef))
+                visit(child, inner)
+
+    visit(ast.parse(text), False)
+    return tuple(found)
+
+
+@functools.cache
+def loads(module: str) -> frozenset[str]:
+    """Every module importing ``module`` loads: its module-level imports, theirs, and so on (TYPE_CHECKING too,
+    which only over-counts what is already loaded)."""
+    seen: set[str] = set()
+    stack = [module]
+    while stack:
+        name = stack.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        parts = name.split(".")
+        stack += [p for p in (".".join(parts[:i]) for i in range(1, len(parts))) if p in MODULES]
+        if name in MODULES:
+            stack += [i.target for i in imports_of(name) if not i.local]
+    return frozenset(seen)
+
+
+def _heavy(modules: frozenset[str]) -> set[str]:
+    return {m.split(".")[0] for m in modules} & HEAVY
+
+
+def _inside(imp: Import) -> bool:
+    return imp.target == "tune_sched" or imp.target.startswith("tune_sched.")
+
+
+def _excepted(imp: Import) -> bool:
+    return _inside(imp) and (imp.module, _package(imp.target)) in EXCEPTIONS
+
+
+def _all_imports() -> list[Import]:
+    return [imp for module in MODULES for imp in imports_of(module)]
+
+
+def test_the_layer_map_names_every_package_and_has_no_cycle() -> None:
+    packages = {_package(m) for m in MODULES} - {""}
+    assert packages == set(LAYERS), "add the package to LAYERS and docs/architecture.md"
+    order: list[str] = []
+    while len(order) < len(LAYERS):  # peel off the layers whose imports are all placed already
+        ready = sorted(p for p in LAYERS if p not in order and LAYERS[p] <= set(order))
+        assert ready, f"the layer map has a cycle among {sorted(set(LAYERS) - set(order))}"
+        order += ready
+
+
+def test_docs_architecture_draws_the_same_map() -> None:
+    table = (PACKAGE.parent / "docs" / "architecture.md").read_text().split("## The map", 1)[1].split("\n## ", 1)[0]
+    drawn = {}
+    for row in table.splitlines():
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        if len(cells) == 3 and cells[0].startswith("`"):
+            name = cells[0].strip("`").removesuffix("/").removesuffix(".py")
+            drawn[name] = cells[2]
+    assert set(drawn) == set(LAYERS)
+    for name, allowed in LAYERS.items():
+        if name == "cli":
+            assert drawn[name] == "everything above"
+            continue
+        listed = set() if drawn[name] == "nothing of tune_sched" else {p.strip() for p in drawn[name].split(",")}
+        assert listed == allowed, name
+
+
+def test_each_package_imports_only_the_layers_below_it() -> None:
+    wrong = [f"{i.module}:{i.line} imports {i.target}" for i in _all_imports() if _inside(i)
+             and _package(i.target) not in LAYERS[_package(i.module)] | {_package(i.module), ""}
+             and not _excepted(i)]
+    assert wrong == []
+
+
+def test_every_exception_is_still_needed() -> None:
+    found = {(i.module, _package(i.target)) for i in _all_imports() if _inside(i)}
+    assert [pair for pair in EXCEPTIONS if pair not in found] == []
+
+
+def test_no_cycle_between_packages() -> None:
+    """The packages' import graph (function-local imports included, the exceptions left out) has no cycle."""
+    edges: dict[str, set[str]] = {}
+    for i in _all_imports():
+        if _inside(i) and not _excepted(i) and _package(i.target) not in ("", _package(i.module)):
+            edges.setdefault(_package(i.module), set()).add(_package(i.target))
+    placed: set[str] = set()
+    while len(placed) < len(edges):
+        ready = {p for p in edges if p not in placed and edges[p] - set(LAYERS).difference(edges) <= placed}
+        assert ready, f"a cycle among {sorted(set(edges) - placed)}: {edges}"
+        placed |= ready
+
+
+def test_function_local_imports_are_marked_lazy() -> None:
+    unmarked = [f"{i.module}:{i.line} {i.target}" for i in _all_imports()
+                if i.local and not i.marked and not _excepted(i)
+                and (_inside(i) or i.target.split(".")[0] in HEAVY)]
+    assert unmarked == [], f"mark each with '{MARKER}', or import it at the top of the module"
+
+
+def test_a_lazy_import_of_tune_sched_keeps_something_heavy_out() -> None:
+    light = [f"{i.module}:{i.line} {i.target}" for i in _all_imports()
+             if i.local and i.marked and _inside(i) and i.module not in ENTRY_POINTS
+             and not _heavy(loads(i.target)) - _heavy(loads(i.module))]
+    assert light == [], "these bring in nothing heavy: import them at the top of the module"
+
+
+@pytest.mark.parametrize("source,expected", [
+    ("def f():\n    # lazy: heavy\n    import torch\n    import numpy\n", [True, True]),
+    ("def f():\n    import torch  # lazy: heavy\n    import numpy\n", [True, False]),
+    ("def f():\n    x = 1\n    import torch\n", [False]),
+])
+def test_the_marker_covers_its_run_of_imports(source: str, expected: list[bool]) -> None:
+    function = ast.parse(source).body[0]
+    assert isinstance(function, ast.FunctionDef)
+    runs = [s for s in function.body if isinstance(s, (ast.Import, ast.ImportFrom))]
+    assert [_marked(source.splitlines(), s, function.body) for s in runs] == expected
