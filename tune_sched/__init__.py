@@ -35,11 +35,11 @@ _EXPORTS = {
     "SearchInterrupted": "tune_sched.api",
 }
 
-__all__ = sorted(_EXPORTS) + ["__version__", "losses", "analysis", "search"]
+__all__ = sorted(_EXPORTS) + ["__version__", "losses", "analysis", "rerun", "search"]
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("losses", "analysis", "search"):  # search: the package, callable as tune_sched.api.search
+    if name in ("losses", "analysis", "rerun", "search"):  # search: the package, callable as tune_sched.api.search
         return importlib.import_module(f"tune_sched.{name}")
     if name in _EXPORTS:
         value = getattr(importlib.import_module(_EXPORTS[name]), name)
