@@ -226,16 +226,3 @@ def test_fallback_says_why_in_one_line(tmp_path: Path) -> None:
     runner.stop()
     assert lines == ["seeds 1,2 train separately: NaNAt has no loss_terms(batch) method (docs/seeds.md)"]
 
-
-def test_auto_on_a_cpu_stacks_small_models_only(tmp_path: Path) -> None:
-    lines: list[str] = []
-    fno = {"task": "fno2d", "task_kwargs": {"n_train": 32, "n_val": 16}, "trainer": {"max_epochs": 1,
-                                                                                  "accelerator": "cpu"}}
-    runner = seed_runner(fno, [1, 2], say=lines.append)
-    assert isinstance(runner, Lockstep)
-    assert lines == ["seeds 1,2 train separately: on a CPU a model of 198033 parameters trains faster separately "
-                     "(auto stacks up to 20000; trainer.seed_mode: stacked stacks it anyway)"]
-    runner.stop()
-    forced = seed_runner({**fno, "trainer": {**fno["trainer"], "seed_mode": "stacked"}}, [1, 2], say=lines.append)
-    assert isinstance(forced, Stacked) and len(lines) == 1
-    forced.stop()

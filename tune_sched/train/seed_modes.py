@@ -18,8 +18,7 @@ from tune_sched.train.modules import build_module
 from tune_sched.train.precision import resolve_device
 from tune_sched.train.trial import coerce_run_config
 
-__all__ = ["AUTO_CPU_MAX_PARAMETERS", "ELEMENTWISE_OPTIMIZERS", "auto_blocker", "choose_seed_mode", "module_blocker",
-           "seed_runner", "stacking_blocker"]
+__all__ = ["ELEMENTWISE_OPTIMIZERS", "choose_seed_mode", "module_blocker", "seed_runner", "stacking_blocker"]
 
 ELEMENTWISE_OPTIMIZERS = frozenset({
     "SGD", "Adam", "AdamW", "Adamax", "NAdam", "RAdam", "RMSprop", "Adagrad", "Adadelta", "ASGD", "Rprop",
@@ -70,25 +69,6 @@ def module_blocker(module: Any) -> str | None:
     return None
 
 
-AUTO_CPU_MAX_PARAMETERS = 20_000
-"""``auto`` on a CPU stacks models up to this many parameters per seed: there a step is mostly per-operation
-overhead, which stacking shares (the tiny task: 150 parameters, about 3x faster for 3-8 seeds); a larger model's
-step is arithmetic, which vectorised CPU kernels do no faster (fno2d, 200 000 parameters, trains about 1.4x slower
-stacked on a CPU; docs/BENCHMARKS.md). On a GPU ``auto`` always stacks."""
-
-
-def auto_blocker(config: Any, module: Any) -> str | None:
-    """Why ``auto`` trains this module's seeds separately though it could stack them (one line), or None."""
-    if config.trainer.seed_mode != "auto":
-        return None
-    _, accelerator, _ = resolve_device(config.trainer.precision, config.trainer.accelerator)
-    count = sum(p.numel() for p in module.parameters() if p.requires_grad)
-    if accelerator == "cpu" and count > AUTO_CPU_MAX_PARAMETERS:
-        return (f"on a CPU a model of {count} parameters trains faster separately (auto stacks up to "
-                f"{AUTO_CPU_MAX_PARAMETERS}; trainer.seed_mode: stacked stacks it anyway)")
-    return None
-
-
 def choose_seed_mode(config: Any, seeds: int) -> tuple[str, str | None]:
     """``("stacked" | "separate", why not stacked)``: ``trainer.seed_mode`` applied to this config."""
     mode = config.trainer.seed_mode
@@ -119,8 +99,7 @@ def seed_runner(config: Any, seeds: Sequence[int], out_dirs: Mapping[int, str | 
 
 
 def _module_reason(config: Any, seed: int) -> str | None:
-    """:func:`module_blocker` and :func:`auto_blocker` of one freshly built module (the global RNG is left as it
-    was)."""
+    """:func:`module_blocker` of one freshly built module (the global RNG is left as it was)."""
     # lazy: heavy
     from tune_sched.train.rng import rng_state, set_rng_state
 
@@ -129,4 +108,4 @@ def _module_reason(config: Any, seed: int) -> str | None:
         module, _ = build_module(config.with_overrides(seed=seed))
     finally:
         set_rng_state(state)
-    return module_blocker(module) or auto_blocker(config, module)
+    return module_blocker(module)
