@@ -1,10 +1,20 @@
 """Benchmark: does tune-sched's pick hold up on seeds it has not seen, better than a one-seed search's?
 
-A pool of configs of a built-in task at the edge of stability (Adam learning rates from safe to past the edge, each
-plain and with a one-epoch warmup plus gradient clipping) is trained once on every seed with the project's own
-trial code (``run_trial``: the divergence rule, the steps and epochs tables), no pruning, and cached on disk. Then,
-for each of ``--splits`` random splits of the seeds into ``--select`` selection seeds and the rest held out, four
-rules pick one config from the selection seeds only:
+A pool of configs of a built-in task straddling the edge of stability is trained once on every seed with the
+project's own trial code (``run_trial``: the divergence rule, the steps and epochs tables), no pruning, and cached
+on disk (a rerun only recomputes the statistics). The pools (``TASKS``):
+
+- ``tiny``: SGD with momentum 0.9 at 8 learning rates (0.06-0.2), each after a 1-epoch and after a 3-epoch linear
+  warmup from 0.1x, 10 epochs. The edge (seeds start to diverge) is near lr 0.1 after the short warmup and near
+  0.14 after the long one, and the runs that survive there are the best of the pool: a few seeds of those configs
+  diverge, the rest beat every safe config.
+- ``fno2d``: Adam at 8 learning rates (0.03-0.26), each plain and with a 1-epoch warmup plus gradient clipping at
+  1.0, 16 epochs: long enough for the safe rates to reach the small model's floor, so that the configs at the edge
+  (lr 0.13-0.19), whose surviving seeds reach the same floor, tie with them on most seeds and spike, end badly or
+  diverge on a few.
+
+Then, for each of ``--splits`` random splits of the seeds into ``--select`` selection seeds and the rest held out,
+four rules pick one config from the selection seeds only:
 
 - ``score``: tune-sched's robust score (``rank_configs`` with ``ScoreSettings``' defaults unless overridden; spike
   counts from ``spike_table`` on each run's steps, as ``analyze`` does);
@@ -18,12 +28,12 @@ the untrained model's metric (``untrained_metric``; the pool's worst finite valu
 For each rule: the held-out regret of its pick (the pick's held-out mean minus the best config's held-out mean), the
 pick's held-out divergence rate and spike episodes per run, P(regret < the single-seed rule's regret), each as a mean
 over splits with a 95 % percentile bootstrap interval over splits; and, for ``score``, the paired differences to
-``single`` and ``mean``. The intervals are over splits of this one pool: they do not include the variation of
-training another pool.
+``single``, ``mean`` and ``best_seed``. The intervals are over splits of this one pool: they do not include the
+variation of training another pool.
 
 Usage:
     python scripts/bench_decision.py [--task fno2d] [--configs 16] [--seeds 13] [--splits 200] [--select 3]
-        [--epochs 8] [--workers 2] [--cache .bench_cache/decision] [--json out.json]
+        [--first-seed 0] [--epochs E] [--workers 2] [--cache .bench_cache/decision] [--json out.json]
         [--spread-weight W] [--divergence-penalty B] [--spike-weight S]
 """
 
@@ -45,41 +55,50 @@ import pandas as pd
 
 RULES = ("score", "mean", "single", "best_seed")
 
-# Per task: small task kwargs (seconds per run) and the Adam learning rates of the pool, from safe to past the edge
-# (fno2d at these sizes: 0.1 smooth, 0.15 spikes, 0.22 diverges on some seeds; tiny: 0.3 spikes, 1.0 diverges).
+# Per task: small task kwargs (about a second per run), the training budget, the optimizer and its learning rates
+# from safe to past the edge of stability, each with every variant (see the module docstring).
+_SGD = {"name": "SGD", "momentum": 0.9}
+
+
+def _warmup(epochs: int) -> dict[str, Any]:
+    return {"lr_scheduler": {"name": "ConstantLR", "factor": 1.0, "warmup": {"epochs": epochs, "start_factor": 0.1}}}
+
+
 TASKS: dict[str, dict[str, Any]] = {
     "fno2d": {
         "task_kwargs": {"n_train": 128, "n_val": 32, "resolution": 16, "modes": 4, "width": 8, "layers": 2},
         "batch_size": 16,
+        "epochs": 16,
+        "optimizer": {"name": "Adam"},
         "lrs": [0.03, 0.06, 0.1, 0.13, 0.16, 0.19, 0.22, 0.26],
+        "variants": {"plain": {}, "warmup_clip": {**_warmup(1), "trainer": {"gradient_clip_val": 1.0}}},
     },
     "tiny": {
         "task_kwargs": {"n_train": 256, "n_val": 64},
         "batch_size": 16,
-        "lrs": [0.05, 0.1, 0.2, 0.3, 0.45, 0.6, 0.8, 1.0],
+        "epochs": 10,
+        "optimizer": _SGD,
+        "lrs": [0.06, 0.08, 0.1, 0.12, 0.14, 0.16, 0.18, 0.2],
+        "variants": {"warmup1": _warmup(1), "warmup3": _warmup(3)},
     },
 }
-VARIANTS = {  # name -> extra run-config keys
-    "plain": {},
-    "warmup_clip": {"lr_scheduler": {"name": "ConstantLR", "factor": 1.0, "warmup": {"epochs": 1, "start_factor": 0.1}},
-                    "trainer": {"gradient_clip_val": 1.0}},
-}
 
 
-def pool_configs(task: str, epochs: int) -> list[tuple[str, dict[str, Any]]]:
+def pool_configs(task: str, epochs: int | None = None) -> list[tuple[str, dict[str, Any]]]:
     """The pool, by learning rate and then variant: [(label, run config), ...]."""
     spec = TASKS[task]
     out = []
     for lr in spec["lrs"]:
-        for variant, extra in VARIANTS.items():
+        for variant, extra in spec["variants"].items():
             cfg: dict[str, Any] = {
                 "task": task, "task_kwargs": dict(spec["task_kwargs"]), "metric": "val_loss", "mode": "min",
-                "optimizer": {"name": "Adam", "lr": lr},
-                "trainer": {"max_epochs": epochs, "batch_size": spec["batch_size"], **extra.get("trainer", {})},
+                "optimizer": {**spec["optimizer"], "lr": lr},
+                "trainer": {"max_epochs": epochs or spec["epochs"], "batch_size": spec["batch_size"],
+                            **extra.get("trainer", {})},
             }
             if "lr_scheduler" in extra:
                 cfg["lr_scheduler"] = extra["lr_scheduler"]
-            out.append((f"Adam lr={lr:g} {variant}", cfg))
+            out.append((f"{spec['optimizer']['name']} lr={lr:g} {variant}", cfg))
     return out
 
 
@@ -104,7 +123,7 @@ def _train(job: tuple[str, dict[str, Any], int, str]) -> str:
     return out
 
 
-def build_pool(task: str, n_configs: int, seeds: list[int], epochs: int, cache: Path, workers: int) -> pd.DataFrame:
+def build_pool(task: str, n_configs: int, seeds: list[int], epochs: int | None, cache: Path, workers: int) -> pd.DataFrame:
     """Train (or read from the cache) every config on every seed: one row per run with its spike count."""
     from tune_sched.analysis.spike_table import spike_table
 
@@ -240,9 +259,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--task", default="fno2d", choices=sorted(TASKS))
     parser.add_argument("--configs", type=int, default=16)
     parser.add_argument("--seeds", type=int, default=13)
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds first-seed .. first-seed + seeds - 1")
     parser.add_argument("--splits", type=int, default=200)
     parser.add_argument("--select", type=int, default=3)
-    parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--epochs", type=int, default=None, help="the task's budget by default")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--boot", type=int, default=2000)
     parser.add_argument("--cache", type=Path, default=Path(".bench_cache/decision"))
@@ -250,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("spread-weight", "divergence-penalty", "spike-weight"):
         parser.add_argument(f"--{name}", type=float, default=None, help="override ScoreSettings' default")
     args = parser.parse_args(argv)
-    n_max = len(TASKS[args.task]["lrs"]) * len(VARIANTS)
+    n_max = len(TASKS[args.task]["lrs"]) * len(TASKS[args.task]["variants"])
     if not 2 <= args.configs <= n_max:
         parser.error(f"--configs must be in [2, {n_max}] for {args.task}, but got {args.configs}")
     if not 1 <= args.select < args.seeds:
@@ -260,17 +280,19 @@ def main(argv: list[str] | None = None) -> int:
     weights = asdict(replace(ScoreSettings(), **overrides))
 
     start = time.perf_counter()
-    runs = build_pool(args.task, args.configs, list(range(args.seeds)), args.epochs, args.cache, args.workers)
+    seeds = list(range(args.first_seed, args.first_seed + args.seeds))
+    runs = build_pool(args.task, args.configs, seeds, args.epochs, args.cache, args.workers)
     trained = time.perf_counter()
     result = evaluate(runs, splits=args.splits, select=args.select, weights=weights, n_boot=args.boot)
     done = time.perf_counter()
     result.update({
-        "task": args.task, "configs": args.configs, "seeds": args.seeds, "splits": args.splits, "select": args.select,
-        "epochs": args.epochs, "weights": weights, "wins": wins(result),
+        "task": args.task, "configs": args.configs, "seeds": seeds, "splits": args.splits, "select": args.select,
+        "epochs": args.epochs or TASKS[args.task]["epochs"], "weights": weights, "wins": wins(result),
         "runs_diverged": int(runs["status"].isin(["diverged", "failed"]).sum()), "runs": len(runs),
         "pool_s": round(trained - start, 1), "statistics_s": round(done - trained, 1),
     })
-    print(f"\n{args.task}: {args.configs} configs x {args.seeds} seeds ({result['runs_diverged']} of {len(runs)} runs "
+    print(f"\n{args.task}: {args.configs} configs x {args.seeds} seeds ({seeds[0]}-{seeds[-1]}; "
+          f"{result['runs_diverged']} of {len(runs)} runs "
           f"diverged), {args.splits} splits of {args.select} selection seeds; weights {weights}")
     print("pool (all seeds; diverged = untrained metric):")
     for p in result["pool"]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
 import math
+from dataclasses import asdict
 
 import numpy as np
 import pandas as pd
@@ -17,12 +19,12 @@ from tune_sched.core.errors import UsageError
     ("values", "diverged", "kwargs", "expected"),
     [
         ([1.0, 1.0, 1.0, 1.0], None, {}, 1.0),
-        ([1.0, 2.0, 3.0, 4.0], None, {}, 2.5 + 0.5 * np.std([1, 2, 3, 4], ddof=1)),
+        ([1.0, 2.0, 3.0, 4.0], None, {}, 2.5 + 3.0 * np.std([1, 2, 3, 4], ddof=1)),  # the default spread weight: 3
         ([1.0, 2.0, 3.0, 4.0], None, {"spread_weight": 0.0}, 2.5),
         ([2.0], None, {}, 2.0),  # one seed: no spread
-        ([1.0, 1.0, 1.0, 9.0], [False, False, False, True], {}, 1.0 + (1 / 3) * 1.0),
+        ([1.0, 1.0, 1.0, 9.0], [False, False, False, True], {}, 1.0 + 3.0 * (1 / 3) * 1.0),  # default penalty: 3
         ([1.0, 1.0, np.nan, np.inf], None, {"divergence_penalty": 2.0}, 1.0 + 2.0 * 1.0 * 1.0),
-        ([-2.0, -2.0, -2.0, np.nan], None, {}, -2.0 + (1 / 3) * 2.0),  # relative to |level|
+        ([-2.0, -2.0, -2.0, np.nan], None, {}, -2.0 + 3.0 * (1 / 3) * 2.0),  # relative to |level|
         ([np.nan, np.nan], None, {}, math.inf),
         ([1.0, 2.0], [True, True], {}, math.inf),
     ],
@@ -79,6 +81,14 @@ def test_bad_arguments_are_usage_errors(kwargs, message):
         robust_score(values, **kwargs)
 
 
+def test_the_defaults_are_one_set_everywhere():
+    """The weights chosen with scripts/bench_decision.py; the functions' own defaults are ScoreSettings'."""
+    assert asdict(ScoreSettings()) == {"spread_weight": 3.0, "divergence_penalty": 3.0, "spike_weight": 0.2}
+    for function in (robust_score, rank_configs):
+        params = inspect.signature(function).parameters
+        assert {name: params[name].default for name in asdict(ScoreSettings())} == asdict(ScoreSettings())
+
+
 def test_score_settings_from_yaml():
     assert ScoreSettings.from_dict({"spread_weight": 1, "divergence_penalty": "2e0"}) == ScoreSettings(1.0, 2.0)
     assert ScoreSettings.from_dict(None) == ScoreSettings()
@@ -108,7 +118,7 @@ def test_rank_configs_orders_by_score_then_divergence_then_spike_variance_then_i
     ok = "completed"
     per_run = _per_run({
         "clean": [(1.0, ok, 0)] * 4,                                                   # score 1.0
-        "diverged": [(0.75, ok, 0)] * 3 + [(np.nan, "diverged", 0)],                     # 0.75 + 0.75/3 = 1.0
+        "diverged": [(0.5, ok, 0)] * 3 + [(np.nan, "diverged", 0)],                      # 0.5 + 3 * 0.5/3 = 1.0
         "spiky": [(0.5, ok, 0), (0.5, ok, 4), (0.5, ok, 0), (0.5, ok, 4)],               # 0.5, spike var 5.33
         "calm": [(0.5, ok, 1), (0.5, ok, 1), (0.5, ok, 2), (0.5, ok, 2)],                # 0.5, spike var 0.33
         "twin_b": [(0.5, ok, 1), (0.5, ok, 1), (0.5, ok, 2), (0.5, ok, 2)],              # same as calm: by id
@@ -196,9 +206,9 @@ def test_spike_weight_0_gives_exactly_the_score_without_spikes(mode):
         # the score as it was before the spike term (formula of the module docstring, without it)
         ok = values[~(diverged | ~np.isfinite(values))]
         if ok.size and mode == "min":
-            spread = 0.5 * (ok.std(ddof=1) if ok.size > 1 else 0.0)
+            spread = 3.0 * (ok.std(ddof=1) if ok.size > 1 else 0.0)
             rate = 1 - ok.size / n
-            assert old == pytest.approx(iqm(ok) + spread + rate / (1 - rate) * max(abs(iqm(ok)) + spread, 1e-12),
+            assert old == pytest.approx(iqm(ok) + spread + 3.0 * rate / (1 - rate) * max(abs(iqm(ok)) + spread, 1e-12),
                                         rel=1e-14)
 
 

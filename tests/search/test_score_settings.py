@@ -32,9 +32,9 @@ SPACE = {"task": "tiny", "seeds": [0, 1, 2],
 
 def test_the_blocks_are_validated_and_written_out_in_full():
     space = SearchSpace.from_dict(SPACE)
-    assert space.score == ScoreSettings(spread_weight=2.0, divergence_penalty=1.0, spike_weight=0.5)
+    assert space.score == ScoreSettings(spread_weight=2.0, divergence_penalty=3.0, spike_weight=0.5)
     assert space.judging() == {
-        "score": {"spread_weight": 2.0, "divergence_penalty": 1.0, "spike_weight": 0.5},
+        "score": {"spread_weight": 2.0, "divergence_penalty": 3.0, "spike_weight": 0.5},
         "spikes": {"rule": "zscore", "window": 16, "k": 3.0, "ema_alpha": 0.3, "recovery_tol": 0.1},
     }
     default = SearchSpace.from_dict({"task": "tiny"}).judging()

@@ -7,7 +7,7 @@ mode: min
 seeds: [0, 1, 2]
 search: {algorithm: optuna, num_samples: 40, pruner: {rule: asha, grace_period: 3}}
 resources: {cpu: 1, gpu: 0.25}
-score: {spread_weight: 0.5, divergence_penalty: 1.0, spike_weight: 0.05}   # how configs are scored across seeds
+score: {spread_weight: 3.0, divergence_penalty: 3.0, spike_weight: 0.2}    # how configs are scored across seeds
 spikes: {rule: robust, window: 128, k: 6}                                # what counts as a loss spike
 optimizer:
   lr: {min: 1.0e-4, max: 3.0e-2, log: true}        # shared by every family below
