@@ -41,7 +41,8 @@ def test_the_report_has_every_section(report):
     assert "tune-sched export" in text and "--trial steady" in text
     assert "| troubled | 1 | failed | 1 | RuntimeError: simulated worker crash |" in text
     assert "On the Pareto front of quality (IQM) and stability (spike variance): `steady` (rank 1)" in text
-    assert "a spike term of 0.05 x (mean + std of spike episodes per seed) x level" in text
+    assert "+ 3 x std, plus a divergence penalty of 3 x odds of divergence x level and a spike term of 0.2 x (mean + " \
+        "std of spike episodes per seed) x level" in text.replace("\n", " ")
     assert "rule `robust` (k = 6, at least 2x the median before it, window 128)" in text
 
 
