@@ -123,7 +123,8 @@ def _train(job: tuple[str, dict[str, Any], int, str]) -> str:
     return out
 
 
-def build_pool(task: str, n_configs: int, seeds: list[int], epochs: int | None, cache: Path, workers: int) -> pd.DataFrame:
+def build_pool(task: str, n_configs: int, seeds: list[int], epochs: int | None, cache: Path,
+               workers: int) -> pd.DataFrame:
     """Train (or read from the cache) every config on every seed: one row per run with its spike count."""
     from tune_sched.analysis.spike_table import spike_table
 
