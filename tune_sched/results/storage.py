@@ -246,7 +246,9 @@ class FolderSync:
         """Upload what changed in ``folders`` (relative to the local root); the number of files sent."""
         names = []
         for folder in folders:
-            for name in SEED_FILES:
+            # a stacked trial's checkpoint of all its seeds (train/stacked.py) goes before the results, too
+            stacked = sorted(path.name for path in (self.local / folder).glob("stacked-*.ckpt"))
+            for name in (*SEED_FILES[:-1], *stacked, SEED_FILES[-1]):
                 relative = f"{folder}/{name}"
                 path = self.local / relative
                 if path.is_file() and self._sent.get(relative) != (stamp := _stamp(path)):
