@@ -47,8 +47,6 @@ EXCEPTIONS: dict[tuple[str, str], str] = {
         "a run config's loss_scheduler block is the loss scheduler's own settings (losses/scheduler_config.py)",
     ("tune_sched.config.run_config", "train"):
         "a run config's task and task_kwargs are checked against the built-in tasks (train/tasks/registry.py)",
-    ("tune_sched.config.space", "analysis"):
-        "a space's score and spikes blocks are the ranking's ScoreSettings and the spike detector's SpikeRule",
 }
 
 

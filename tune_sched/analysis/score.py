@@ -41,16 +41,14 @@ YAML (for the search and ``analyze``)::
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 
 from tune_sched.analysis.stats import SUMMARY_COLUMNS, iqm, run_diverged, summarize_seeds
-from tune_sched.core.blocks import Block, number, setting
-from tune_sched.core.checks import as_choice, join
+from tune_sched.config.judging import ScoreSettings, check_score_weights
+from tune_sched.core.checks import as_choice
 from tune_sched.core.errors import UsageError
 from tune_sched.core.words import COUNTS_AS_DIVERGED, Mode, oriented
 
@@ -58,29 +56,6 @@ __all__ = ["RANK_COLUMNS", "ScoreSettings", "pareto_front", "rank_configs", "rob
 
 RANK_COLUMNS = ("rank", "score", *SUMMARY_COLUMNS, "spike_term", "pareto")
 _LEVEL_FLOOR = 1e-12
-
-
-@dataclass(frozen=True)
-class ScoreSettings(Block):
-    """The score's weights (``spread_weight`` >= 0, ``divergence_penalty`` > 0, ``spike_weight`` >= 0); see the
-    module docstring."""
-
-    PATH = "score"
-    KEY_KIND = "score setting"
-
-    spread_weight: float = setting(3.0, check=number())
-    divergence_penalty: float = setting(3.0, check=number())
-    spike_weight: float = setting(0.2, check=number())
-
-    def __post_init__(self) -> None:
-        _check_weights(self.spread_weight, self.divergence_penalty, None)
-        _check_spike_weight(self.spike_weight, None)
-
-    @classmethod
-    def check_together(cls, values: dict[str, Any], path: str, *, written: Mapping[str, Any]) -> dict[str, Any]:
-        _check_weights(values["spread_weight"], values["divergence_penalty"], path)
-        _check_spike_weight(values["spike_weight"], path)
-        return values
 
 
 def robust_score(
@@ -120,8 +95,7 @@ def robust_score(
         1.3
     """
     mode = as_choice(mode, ("min", "max"), "mode", what="mode")  # type: ignore[assignment]
-    _check_weights(spread_weight, divergence_penalty, None)
-    _check_spike_weight(spike_weight, None)
+    check_score_weights(spread_weight, divergence_penalty, spike_weight, None)
     x = np.asarray(values, dtype=np.float64).ravel()
     if x.size == 0:
         raise UsageError("needs at least one seed's value, but got none", path="values")
@@ -194,8 +168,7 @@ def rank_configs(
         UsageError: a missing column, bad mode or weight.
     """
     mode = as_choice(mode, ("min", "max"), "mode", what="mode")  # type: ignore[assignment]
-    _check_weights(spread_weight, divergence_penalty, None)
-    _check_spike_weight(spike_weight, None)
+    check_score_weights(spread_weight, divergence_penalty, spike_weight, None)
     summary = summarize_seeds(
         per_run, mode=mode, by=by, metric=metric, status=status, spikes=spikes,
         diverged_statuses=diverged_statuses, n_boot=n_boot, confidence=confidence, seed=seed,
@@ -282,21 +255,3 @@ def _spike_burdens(per_run: pd.DataFrame, *, by: str, metric: str, status: str, 
     counts = per_run[spikes].to_numpy(dtype=np.float64, na_value=np.nan)
     return pd.Series({key: spike_burden(counts[idx][ok[idx]])
                       for key, idx in per_run.groupby(by, sort=True).indices.items()}, dtype=np.float64)
-
-
-def _check_weights(spread_weight: float, divergence_penalty: float, path: str | None) -> None:
-    if not (isinstance(spread_weight, (int, float)) and math.isfinite(spread_weight) and spread_weight >= 0):
-        raise UsageError(f"must be a finite number >= 0, but got {spread_weight!r}", path=join(path, "spread_weight"),
-                         fix="use e.g. 0.5 (0: spread between seeds costs nothing)")
-    penalty = divergence_penalty
-    if not (isinstance(penalty, (int, float)) and math.isfinite(penalty) and penalty > 0):
-        raise UsageError(
-            f"must be a finite number > 0 (so that divergence always costs), but got {divergence_penalty!r}",
-            path=join(path, "divergence_penalty"), fix="use e.g. 1.0",
-        )
-
-
-def _check_spike_weight(spike_weight: float, path: str | None) -> None:
-    if not (isinstance(spike_weight, (int, float)) and math.isfinite(spike_weight) and spike_weight >= 0):
-        raise UsageError(f"must be a finite number >= 0 (0 leaves spikes out), but got {spike_weight!r}",
-                         path=join(path, "spike_weight"), fix="use e.g. 0.05")

@@ -1,4 +1,4 @@
-"""Spike rules: when one value of a loss series counts as a spike (the registry and its validated settings).
+"""Spike rules: when one value of a loss series counts as a spike (the registry; its settings are ``SpikeRule``).
 
 Three rules, each comparing a value with the finite values of the trailing window before it (never itself):
 
@@ -37,15 +37,12 @@ YAML (the same keys as the keyword arguments of ``detect_spikes``)::
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, fields
-from typing import Any, Literal
+from dataclasses import dataclass
 
 import numpy as np
 
 from tune_sched.analysis._rolling import block_noise, trailing_mean_std, trailing_median
-from tune_sched.core.blocks import Block, integer, number, read_block, setting
-from tune_sched.core.checks import as_choice, as_float, as_mapping, join
-from tune_sched.core.errors import UsageError
+from tune_sched.config.judging import RULE_SETTINGS, SpikeRule, make_rule, rule_settings
 
 __all__ = [
     "RULES", "MIN_WINDOW", "RuleInfo", "SpikeRule", "effective_window", "make_rule", "rule_settings", "spike_flags",
@@ -56,67 +53,6 @@ STD_FLOOR = 1e-6  # zscore: relative to |mean|; robust: absolute, in log units
 _NOISE_SCALE = 0.6745 * 6**0.5  # median |a - 2b + c| of three independent standard normal values
 _MEDIAN_VARIANCE = np.pi / 2  # a median of m normal values varies pi / 2 times as much as their mean: sigma^2 pi / 2m
 _ROBUST_MIN_COUNT = 2  # values before a value that robust needs to judge it
-
-
-def _check_rule(value: Any, path: str) -> str:
-    return as_choice(value, RULES, path, what="spike rule")
-
-
-def _check_alpha(value: Any, path: str) -> float:
-    alpha = as_float(value, path, positive=True)
-    if alpha > 1:
-        raise UsageError(f"must be in (0, 1], but got {alpha}", path=path, fix="use e.g. 0.3 (larger is faster)")
-    return alpha
-
-
-def _check_threshold(value: Any, path: str) -> float:
-    threshold = as_float(value, path)
-    if threshold <= 1:
-        raise UsageError(
-            f"must be greater than 1 (a ratio to the median), but got {threshold}", path=path, fix="use e.g. 2.0"
-        )
-    return threshold
-
-
-@dataclass(frozen=True)
-class SpikeRule(Block):
-    """Validated settings for spike detection; build one with ``make_rule(**kwargs)`` or ``SpikeRule.from_dict``.
-
-    ``k`` belongs to ``robust`` and ``zscore``, ``min_ratio`` to ``robust`` and ``threshold`` to ``median_ratio``;
-    ``window``, ``ema_alpha`` and ``recovery_tol`` apply to every rule.
-    """
-
-    PATH = "spikes"
-
-    rule: Literal["robust", "zscore", "median_ratio"] = setting("robust", check=_check_rule)
-    window: int = setting(128, check=integer(min=4))
-    k: float = setting(6.0, check=number(positive=True))
-    threshold: float = setting(2.0, check=_check_threshold)
-    min_ratio: float = setting(2.0, check=_check_threshold)
-    ema_alpha: float = setting(0.3, check=_check_alpha)
-    recovery_tol: float = setting(0.1, check=number(min=0.0))
-
-    @classmethod
-    def from_dict(cls, data: Any, path: str | None = None) -> SpikeRule:
-        """Validate a mapping (YAML block or keyword arguments); errors name the key path and the keys valid for
-        its rule (``path=""``: the bare key names, as for keyword arguments)."""
-        path = cls.PATH if path is None else path
-        data = as_mapping(data, path or cls.PATH)
-        name = _check_rule(data.get("rule", "robust"), join(path, "rule"))
-        return read_block(cls, data, path, keys=("rule", *RULES[name].settings, *_SHARED), key_kind=f"{name} setting")
-
-
-def make_rule(rule: str | SpikeRule = "robust", **settings: Any) -> SpikeRule:
-    """A validated ``SpikeRule`` from keyword arguments (``detect_spikes``' ``**rule``) or an existing rule.
-
-    Raises:
-        UsageError: unknown rule or setting (listing the valid ones), or a value out of range.
-    """
-    if isinstance(rule, SpikeRule):
-        if settings:
-            return SpikeRule.from_dict({**rule_settings(rule), **settings}, path="")
-        return rule
-    return SpikeRule.from_dict({"rule": rule, **settings}, path="")
 
 
 def effective_window(n: int, window: int) -> int:
@@ -175,18 +111,14 @@ class RuleInfo:
 
 RULES: dict[str, RuleInfo] = {
     "robust": RuleInfo(
-        "robust", ("window", "k", "min_ratio"), _robust_flags,
+        "robust", RULE_SETTINGS["robust"], _robust_flags,
         "log x > median + max(k * noise, log min_ratio) of the values before it (from the third value on)",
     ),
-    "zscore": RuleInfo("zscore", ("window", "k"), _zscore_flags, "x > mean + k * std of the trailing window"),
+    "zscore": RuleInfo(
+        "zscore", RULE_SETTINGS["zscore"], _zscore_flags, "x > mean + k * std of the trailing window",
+    ),
     "median_ratio": RuleInfo(
-        "median_ratio", ("window", "threshold"), _median_ratio_flags, "x > threshold * median of the trailing window"
+        "median_ratio", RULE_SETTINGS["median_ratio"], _median_ratio_flags,
+        "x > threshold * median of the trailing window",
     ),
 }
-_SHARED = ("ema_alpha", "recovery_tol")
-
-
-def rule_settings(rule: SpikeRule) -> dict[str, Any]:
-    """The rule's settings that apply to it, as a ``spikes:`` block (``SpikeRule.from_dict`` reads it back)."""
-    keep = ("rule", *RULES[rule.rule].settings, *_SHARED)
-    return {f.name: getattr(rule, f.name) for f in fields(rule) if f.name in keep}

@@ -32,7 +32,7 @@ from __future__ import annotations
 import copy
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -51,6 +51,7 @@ from tune_sched.config._space_tree import (
     space_path,
 )
 from tune_sched.config.distributions import Categorical, is_distribution
+from tune_sched.config.judging import ScoreSettings, SpikeRule, rule_settings
 from tune_sched.config.run_config import RunConfig, TrainerConfig
 from tune_sched.config.search_settings import (
     PrunerSettings,
@@ -83,8 +84,8 @@ class SearchSpace:
 
     ``template`` is the run-config part as written (distributions included), ``source`` the whole space as given
     (with any ``with_overrides`` applied; this is what an experiment stores as ``space.yaml``). ``score`` and
-    ``spikes`` are the validated ``score:`` and ``spikes:`` blocks (``tune_sched.analysis.ScoreSettings`` and
-    ``SpikeRule``): the search's per-epoch score, ``analyze``, ``export`` and ``compare`` all use them, through the
+    ``spikes`` are the validated ``score:`` and ``spikes:`` blocks (``ScoreSettings`` and ``SpikeRule``, defaults
+    when absent): the search's per-epoch score, ``analyze``, ``export`` and ``compare`` all use them, through the
     experiment's manifest (``judging()``).
     """
 
@@ -96,8 +97,8 @@ class SearchSpace:
     resources: Resources
     source: dict[str, Any]
     _tree: MappingNode = field(repr=False, compare=False)
-    score: Any = None
-    spikes: Any = None
+    score: ScoreSettings = field(default_factory=ScoreSettings)
+    spikes: SpikeRule = field(default_factory=SpikeRule)
 
     @classmethod
     def from_dict(cls, data: Any) -> SearchSpace:
@@ -126,7 +127,8 @@ class SearchSpace:
         seeds = parse_seeds(data.get("seeds"), "seeds")
         settings = SearchSettings.from_dict(data.get("search"), "search")
         resources = Resources.from_dict(data.get("resources"), "resources")
-        score, spikes = _judging_settings(data)
+        score = ScoreSettings.from_dict({} if data.get("score") is None else data["score"], "score")
+        spikes = SpikeRule.from_dict({} if data.get("spikes") is None else data["spikes"], "spikes")
         template = {k: v for k, v in data.items() if k not in SPACE_KEYS and k not in ("metric", "mode")}
         tree = parse_template(template)
         space = cls(
@@ -141,12 +143,7 @@ class SearchSpace:
     def judging(self) -> dict[str, dict[str, Any]]:
         """How configs are judged, as the manifest stores it: ``{"score": {...}, "spikes": {...}}``, every setting
         written out (defaults included), so an experiment keeps its settings when the defaults change."""
-        from dataclasses import asdict
-
-        from tune_sched.analysis.spike_rules import rule_settings
-
-        score, spikes = (self.score, self.spikes) if self.score is not None else _judging_settings({}, lazy=False)
-        return {"score": asdict(score), "spikes": rule_settings(spikes)}
+        return {"score": asdict(self.score), "spikes": rule_settings(self.spikes)}
 
     def sample(self, trial: Any) -> dict[str, Any]:
         """A concrete run-config dict drawn with an ``optuna.Trial`` (define-by-run; Ray's OptunaSearch calls it).
@@ -365,17 +362,3 @@ def load_search_space(path: str | Path) -> SearchSpace:
         )
     return SearchSpace.from_dict(data)
 
-
-def _judging_settings(data: Mapping[str, Any], *, lazy: bool = True) -> tuple[Any, Any]:
-    """The validated ``score:`` and ``spikes:`` blocks (defaults when absent); ``(None, None)`` for a space with
-    neither, so that loading it (``validate``) does not import the analysis maths (pandas: about a second). Their
-    types live with the maths that uses them (``analysis.score``, ``analysis.spike_rules``)."""
-    if lazy and data.get("score") is None and data.get("spikes") is None:
-        return None, None
-    from tune_sched.analysis.score import ScoreSettings
-    from tune_sched.analysis.spike_rules import SpikeRule
-
-    score = data.get("score")
-    spikes = data.get("spikes")
-    return (ScoreSettings.from_dict({} if score is None else score, "score"),
-            SpikeRule.from_dict({} if spikes is None else spikes, "spikes"))
