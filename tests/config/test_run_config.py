@@ -14,7 +14,7 @@ from tune_sched.config.run_config import (
     normalize_precision,
 )
 from tune_sched.core.errors import UsageError
-from tune_sched.losses.scheduler_config import LossSchedulerConfig, validate_loss_scheduler_config
+from tune_sched.config.loss_scheduler import LossSchedulerConfig, validate_loss_scheduler_config
 from tune_sched.optim.catalog import validate_lr_scheduler_config, validate_optimizer_config
 from tune_sched.optim.configs import LRSchedulerConfig, OptimizerConfig
 

@@ -24,12 +24,12 @@ from tune_sched.core.checks import (
 )
 from tune_sched.config.divergence import DivergenceRule
 from tune_sched.config.loggers import parse_loggers
+from tune_sched.config.loss_scheduler import LossSchedulerConfig
 from tune_sched.core.blocks import Block, choice, flag, integer, number, setting, text
 from tune_sched.core.errors import UsageError
 from tune_sched.core.yaml_io import read_yaml
 
 if TYPE_CHECKING:
-    from tune_sched.losses.scheduler_config import LossSchedulerConfig
     from tune_sched.optim.configs import LRSchedulerConfig, OptimizerConfig
 
 __all__ = ["DEFAULT_OPTIMIZER", "SEED_MODES", "EarlyStoppingConfig", "RunConfig", "TrainerConfig", "load_run_config",
@@ -130,7 +130,6 @@ class RunConfig:
     def from_dict(cls, data: Any, *, path: str | None = None) -> RunConfig:
         """Validate a plain dict (as read from YAML) into a RunConfig; errors name the key path."""
         from tune_sched.optim.configs import LRSchedulerConfig, OptimizerConfig
-        from tune_sched.losses.scheduler_config import LossSchedulerConfig
 
         data = as_mapping(data, path or "run config")
         check_keys(data, cls.KEYS, path)

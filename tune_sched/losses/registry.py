@@ -1,7 +1,7 @@
 """The loss registry: name -> spec, so a config names its losses; importable without torch.
 
-``tune-sched validate`` checks loss names from here without paying for ``import torch``; ``get_loss`` imports the
-implementing module only when a loss is actually used.
+The table itself is ``tune_sched.config.losses`` (``tune-sched validate`` checks loss names there without paying for
+``import torch``); ``get_loss`` imports the implementing module only when a loss is actually used.
 
 Example:
     >>> from tune_sched.losses.registry import LOSS_NAMES, get_loss
@@ -15,43 +15,12 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
+from tune_sched.config.losses import LOSS_NAMES, LOSSES, LossSpec
 from tune_sched.core.errors import unknown_name
 
 __all__ = ["LOSSES", "LOSS_NAMES", "LossSpec", "get_loss"]
-
-
-@dataclass(frozen=True)
-class LossSpec:
-    """One registered loss: ``target`` is ``"module:function"``; the function is ``f(pred, true) -> 0-d Tensor``."""
-
-    name: str
-    target: str
-    description: str
-
-
-LOSSES: dict[str, LossSpec] = {
-    spec.name: spec
-    for spec in (
-        LossSpec(
-            "field",
-            "tune_sched.losses.field:field_error",
-            "relative squared error per frame (batch item, time step, channel), averaged over frames",
-        ),
-        LossSpec(
-            "spectrum",
-            "tune_sched.losses.spectrum:spectrum_error",
-            "relative squared error of the log radial power spectrum (channels averaged)",
-        ),
-        LossSpec("mse", "tune_sched.losses.pointwise:mse", "mean squared error over all elements"),
-        LossSpec("mae", "tune_sched.losses.pointwise:mae", "mean absolute error over all elements"),
-        LossSpec("huber", "tune_sched.losses.pointwise:huber", "mean Huber loss over all elements (delta 1)"),
-    )
-}
-
-LOSS_NAMES: tuple[str, ...] = tuple(LOSSES)
 
 
 def get_loss(name: str, *, path: str | None = None) -> Callable[..., Any]:

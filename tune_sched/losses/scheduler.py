@@ -42,8 +42,8 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from tune_sched.config.loss_scheduler import LossSchedulerConfig, validate_loss_scheduler_config
 from tune_sched.core.errors import UsageError
-from tune_sched.losses.scheduler_config import LossSchedulerConfig, validate_loss_scheduler_config
 from tune_sched.losses.weight_rules import (
     Weights,
     adaptive_step,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tune_sched.core.errors import UsageError
-from tune_sched.losses.scheduler_config import LossSchedulerConfig, validate_loss_scheduler_config
+from tune_sched.config.loss_scheduler import LossSchedulerConfig, validate_loss_scheduler_config
 
 DEFAULTS = {
     "mode": "adaptive", "source": "field", "target": "spectrum", "initial_weights": [1.0, 0.0],
