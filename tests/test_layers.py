@@ -43,8 +43,6 @@ EXCEPTIONS: dict[tuple[str, str], str] = {
         "the search package is callable: tune_sched.search(...) is the Python API's search",
     ("tune_sched.config.run_config", "optim"):
         "a run config's optimizer and lr_scheduler blocks are checked against optim/'s torch catalog",
-    ("tune_sched.config.run_config", "train"):
-        "a run config's task and task_kwargs are checked against the built-in tasks (train/tasks/registry.py)",
 }
 
 

@@ -25,6 +25,7 @@ from tune_sched.core.checks import (
 from tune_sched.config.divergence import DivergenceRule
 from tune_sched.config.loggers import parse_loggers
 from tune_sched.config.loss_scheduler import LossSchedulerConfig
+from tune_sched.config.tasks import TASK_NAMES, validate_task_kwargs
 from tune_sched.core.blocks import Block, choice, flag, integer, number, setting, text
 from tune_sched.core.errors import UsageError
 from tune_sched.core.yaml_io import read_yaml
@@ -149,8 +150,6 @@ class RunConfig:
                 kw["datamodule"] = _import_path(data["datamodule"], p("datamodule"))
             kw["datamodule_kwargs"] = dict(as_mapping(data.get("datamodule_kwargs"), p("datamodule_kwargs")))
         else:
-            from tune_sched.train.tasks.registry import TASK_NAMES, validate_task_kwargs
-
             if task is not None:
                 kw["task"] = as_choice(task, TASK_NAMES, p("task"), what="task")
             kw["task_kwargs"] = dict(as_mapping(data.get("task_kwargs"), p("task_kwargs")))
