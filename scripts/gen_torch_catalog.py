@@ -1,7 +1,7 @@
-"""Write tune_sched/optim/torch_signatures.json, the snapshot of the installed torch's signatures.
+"""Write tune_sched/config/catalog/torch_signatures.json, the snapshot of the installed torch's signatures.
 
 The snapshot is the catalog's fast path for the torch the suite runs on; any other torch is read once and cached
-(tune_sched/optim/_installed_torch.py). Run it on that torch after upgrading, then commit the JSON:
+(tune_sched/config/catalog/_installed_torch.py). Run it on that torch after upgrading, then commit the JSON:
 
     python scripts/gen_torch_catalog.py          # write the snapshot
     python scripts/gen_torch_catalog.py --check  # exit 1 unless the snapshot is the installed torch's, as is
@@ -13,8 +13,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from tune_sched.optim._installed_torch import release_of
-from tune_sched.optim._torch_snapshot import SNAPSHOT_PATH, live_signatures, read_snapshot, render
+from tune_sched.config.catalog._installed_torch import release_of
+from tune_sched.config.catalog._torch_snapshot import SNAPSHOT_PATH, live_signatures, read_snapshot, render
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -41,8 +41,6 @@ LAYERS: dict[str, set[str]] = {
 EXCEPTIONS: dict[tuple[str, str], str] = {
     ("tune_sched.search", "api"):
         "the search package is callable: tune_sched.search(...) is the Python API's search",
-    ("tune_sched.config.run_config", "optim"):
-        "a run config's optimizer and lr_scheduler blocks are checked against optim/'s torch catalog",
 }
 
 

@@ -15,8 +15,8 @@ from tune_sched.config.run_config import (
 )
 from tune_sched.core.errors import UsageError
 from tune_sched.config.loss_scheduler import LossSchedulerConfig, validate_loss_scheduler_config
-from tune_sched.optim.catalog import validate_lr_scheduler_config, validate_optimizer_config
-from tune_sched.optim.configs import LRSchedulerConfig, OptimizerConfig
+from tune_sched.config.catalog.checks import validate_lr_scheduler_config, validate_optimizer_config
+from tune_sched.config.catalog.configs import LRSchedulerConfig, OptimizerConfig
 
 EXAMPLE_MODULE = "tune_sched.train.tasks.examples:ExampleRegressor"
 

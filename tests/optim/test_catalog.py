@@ -13,7 +13,8 @@ from tune_sched.core.errors import UsageError
 
 
 def test_catalog_imports_no_torch():
-    code = ("import sys, tune_sched.optim, tune_sched.optim.catalog, tune_sched.optim.registry; "
+    code = ("import sys, tune_sched.optim, tune_sched.optim.catalog, tune_sched.optim.registry, "
+            "tune_sched.config.run_config; "
             "assert 'torch' not in sys.modules, 'catalog imported torch'")
     subprocess.run([sys.executable, "-c", code], check=True)
 

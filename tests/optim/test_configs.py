@@ -8,9 +8,9 @@ import pytest
 import torch
 import yaml
 
-from tune_sched.optim import configs
-from tune_sched.optim.catalog import validate_lr_scheduler_config, validate_optimizer_config
-from tune_sched.optim.configs import LRSchedulerConfig, OptimizerConfig
+from tune_sched.config.catalog import configs
+from tune_sched.config.catalog.checks import validate_lr_scheduler_config, validate_optimizer_config
+from tune_sched.config.catalog.configs import LRSchedulerConfig, OptimizerConfig
 from tune_sched.optim.lr_schedulers import build_lr_scheduler
 from tune_sched.optim.optimizers import build_optimizer
 from tune_sched.core.errors import UsageError

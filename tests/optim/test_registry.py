@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tune_sched.optim._torch_snapshot import live_signatures
-from tune_sched.optim.registry import (
+from tune_sched.config.catalog._torch_snapshot import live_signatures
+from tune_sched.config.catalog.registry import (
     LR_SCHEDULERS,
     OPTIMIZERS,
     get_lr_scheduler_spec,

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from tune_sched.optim._installed_torch import installed_release, release_of, torch_signatures
-from tune_sched.optim._torch_snapshot import SNAPSHOT_PATH, live_signatures, parse_annotation, read_snapshot, render
-from tune_sched.optim.registry import LR_SCHEDULERS, OPTIMIZERS
+from tune_sched.config.catalog._installed_torch import installed_release, release_of, torch_signatures
+from tune_sched.config.catalog._torch_snapshot import SNAPSHOT_PATH, live_signatures, parse_annotation, read_snapshot, render
+from tune_sched.config.catalog.registry import LR_SCHEDULERS, OPTIMIZERS
 
 
 def _signatures_only(signatures):
@@ -71,7 +71,7 @@ def test_another_release_is_read_from_torch_once_then_from_the_cache(tmp_path):
 
 
 def test_reading_another_release_keeps_the_caller_torch_free(tmp_path):
-    code = ("import sys; from tune_sched.optim._installed_torch import torch_signatures; "
+    code = ("import sys; from tune_sched.config.catalog._installed_torch import torch_signatures; "
             "names = sorted(torch_signatures('0.0.1')['optimizers']); "
             "assert 'torch' not in sys.modules, 'torch was imported'; print(' '.join(names))")
     env = {**os.environ, "TUNE_SCHED_CACHE_DIR": str(tmp_path)}

@@ -1,8 +1,9 @@
 """RunConfig: one concrete, validated training configuration (what `run`, `export` and every trial use).
 
 A run config is plain YAML. Everything below ``trainer`` and the top-level keys is checked here; the optimizer,
-LR-scheduler and loss-scheduler blocks are checked by their own registries (``tune_sched.optim.catalog`` and
-``tune_sched.losses.scheduler``) without importing torch, so ``tune-sched validate`` stays fast.
+LR-scheduler and loss-scheduler blocks are checked by their own registries (``tune_sched.config.catalog`` and
+``tune_sched.config.loss_scheduler``) and the task by the built-in tasks (``tune_sched.config.tasks``), without
+importing torch, so ``tune-sched validate`` stays fast.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from tune_sched.core.checks import (
     as_choice,
@@ -22,6 +23,7 @@ from tune_sched.core.checks import (
     check_keys,
     join,
 )
+from tune_sched.config.catalog.configs import LRSchedulerConfig, OptimizerConfig
 from tune_sched.config.divergence import DivergenceRule
 from tune_sched.config.loggers import parse_loggers
 from tune_sched.config.loss_scheduler import LossSchedulerConfig
@@ -29,9 +31,6 @@ from tune_sched.config.tasks import TASK_NAMES, validate_task_kwargs
 from tune_sched.core.blocks import Block, choice, flag, integer, number, setting, text
 from tune_sched.core.errors import UsageError
 from tune_sched.core.yaml_io import read_yaml
-
-if TYPE_CHECKING:
-    from tune_sched.optim.configs import LRSchedulerConfig, OptimizerConfig
 
 __all__ = ["DEFAULT_OPTIMIZER", "SEED_MODES", "EarlyStoppingConfig", "RunConfig", "TrainerConfig", "load_run_config",
            "normalize_precision"]
@@ -130,8 +129,6 @@ class RunConfig:
     @classmethod
     def from_dict(cls, data: Any, *, path: str | None = None) -> RunConfig:
         """Validate a plain dict (as read from YAML) into a RunConfig; errors name the key path."""
-        from tune_sched.optim.configs import LRSchedulerConfig, OptimizerConfig
-
         data = as_mapping(data, path or "run config")
         check_keys(data, cls.KEYS, path)
         data = copy.deepcopy(dict(data))  # never mutate the caller's dict

@@ -14,7 +14,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from tune_sched.optim.catalog import (
+from tune_sched.config.catalog.checks import (
     LR_SCHEDULERS,
     OPTIMIZERS,
     LRSchedulerSpec,

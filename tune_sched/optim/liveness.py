@@ -11,8 +11,8 @@ import warnings
 from collections.abc import Mapping
 from typing import Any
 
-from tune_sched.optim.catalog import validate_lr_scheduler_config
-from tune_sched.optim.registry import LR_SCHEDULERS
+from tune_sched.config.catalog.checks import validate_lr_scheduler_config
+from tune_sched.config.catalog.registry import LR_SCHEDULERS
 from tune_sched.optim.stepping import RunLength, scheduler_step_count
 
 __all__ = ["expected_lr_change"]

@@ -40,9 +40,9 @@ from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LambdaLR, LRScheduler
 
 from tune_sched.optim._mistakes import ScheduleContext, warn_likely_mistakes
-from tune_sched.optim._types import to_torch
-from tune_sched.optim.catalog import check_warmup_shorter, validate_lr_scheduler_config
-from tune_sched.optim.registry import LR_SCHEDULERS, LRSchedulerSpec
+from tune_sched.config.catalog._types import to_torch
+from tune_sched.config.catalog.checks import check_warmup_shorter, validate_lr_scheduler_config
+from tune_sched.config.catalog.registry import LR_SCHEDULERS, LRSchedulerSpec
 from tune_sched.optim.schedules import linear_decay_factor, linear_warmup_cosine_annealing_factor
 from tune_sched.optim.stepping import Interval, RunLength
 from tune_sched.optim.warmup import WarmupLR
@@ -79,7 +79,7 @@ def build_lr_scheduler(
         Lightning passes it the metric).
 
     Raises:
-        UsageError: an invalid config (see :func:`~tune_sched.optim.catalog.validate_lr_scheduler_config`), a
+        UsageError: an invalid config (see :func:`~tune_sched.config.catalog.checks.validate_lr_scheduler_config`), a
             needed length that is neither set nor known from the run, or torch refusing the settings.
     """
     cfg = validate_lr_scheduler_config(scheduler_config, path=path)
@@ -224,7 +224,7 @@ def _linear_decay(optimizer: Optimizer, *, T: int, final_fraction: float) -> Lam
     return LambdaLR(optimizer, functools.partial(linear_decay_factor, total=T, final_fraction=final_fraction))
 
 
-# Our own families (declared, with their kwargs and defaults, in tune_sched.optim.catalog).
+# Our own families (declared, with their kwargs and defaults, in tune_sched.config.catalog.registry).
 OWN_SCHEDULERS: dict[str, Callable[..., LRScheduler]] = {
     "LinearWarmupCosineAnnealingLR": _linear_warmup_cosine,
     "LinearDecayLR": _linear_decay,

@@ -17,9 +17,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from tune_sched.optim._types import to_torch
-from tune_sched.optim.catalog import validate_optimizer_config
-from tune_sched.optim.registry import OPTIMIZERS
+from tune_sched.config.catalog._types import to_torch
+from tune_sched.config.catalog.checks import validate_optimizer_config
+from tune_sched.config.catalog.registry import OPTIMIZERS
 from tune_sched.optim.param_groups import group_parameters
 from tune_sched.core.errors import UsageError
 

@@ -28,7 +28,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tune_sched.optim._torch_snapshot import live_signatures, read_snapshot, render
+from tune_sched.config.catalog._torch_snapshot import live_signatures, read_snapshot, render
 
 __all__ = ["cache_dir", "installed_release", "release_of", "torch_signatures"]
 
@@ -95,7 +95,7 @@ def _read_torch() -> dict[str, Any]:
     if "torch" in sys.modules:
         return live_signatures()
     # torch first: the child's own catalog then reads it in-process instead of starting another child
-    code = ("import torch; from tune_sched.optim._torch_snapshot import live_signatures, render; "
+    code = ("import torch; from tune_sched.config.catalog._torch_snapshot import live_signatures, render; "
             "print(render(live_signatures()), end='')")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     if done.returncode != 0:

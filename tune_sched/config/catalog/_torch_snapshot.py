@@ -1,9 +1,9 @@
 """Read torch's optimizer and LR-scheduler signatures into the JSON form that the catalog checks configs against.
 
 ``scripts/gen_torch_catalog.py`` writes :func:`live_signatures` to ``torch_signatures.json`` (the snapshot of the
-torch the suite runs on); :mod:`tune_sched.optim._installed_torch` decides which signatures the catalog uses and
+torch the suite runs on); :mod:`tune_sched.config.catalog._installed_torch` decides which signatures the catalog uses and
 reads any other torch with :func:`live_signatures`. Annotations are parsed with :mod:`ast` into the type language
-of :mod:`tune_sched.optim._types`; an annotation this module does not know is an error here (extend ``_NAMES``),
+of :mod:`tune_sched.config.catalog._types`; an annotation this module does not know is an error here (extend ``_NAMES``),
 never a silently unchecked kwarg.
 """
 
@@ -68,7 +68,7 @@ def _parse(node: ast.AST, text: str) -> Any:
             if item == "scheduler":
                 return "schedulers"
             return "callable" if item == "callable" else {"list": item}
-    raise ValueError(f"unsupported annotation {text!r}: extend tune_sched/optim/_torch_snapshot.py")
+    raise ValueError(f"unsupported annotation {text!r}: extend tune_sched/config/catalog/_torch_snapshot.py")
 
 
 def _flatten_union(node: ast.AST, text: str) -> list[Any]:
@@ -105,7 +105,7 @@ def _jsonable(value: Any) -> Any:
         return [_jsonable(v) for v in value]
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
-    raise ValueError(f"default {value!r} is not plain data: extend tune_sched/optim/_torch_snapshot.py")
+    raise ValueError(f"default {value!r} is not plain data: extend tune_sched/config/catalog/_torch_snapshot.py")
 
 
 def live_signatures() -> dict[str, Any]:
