@@ -2,9 +2,7 @@
 (this path keeps working).
 """
 
-from tune_sched.config.catalog.configs import (
-    LRSchedulerConfig,
-    OptimizerConfig,
-)
+from tune_sched.config.catalog import configs as _moved
+from tune_sched.config.catalog.configs import *  # noqa: F403  (the names of _moved.__all__)
 
-__all__ = ["LRSchedulerConfig", "OptimizerConfig"]
+__all__ = _moved.__all__

@@ -2,19 +2,7 @@
 keeps working).
 """
 
-from tune_sched.config.catalog.registry import (
-    LR_SCHEDULERS,
-    OPTIMIZERS,
-    KwargSpec,
-    LRSchedulerSpec,
-    OptimizerSpec,
-    get_lr_scheduler_spec,
-    get_optimizer_spec,
-    list_lr_schedulers,
-    list_optimizers,
-)
+from tune_sched.config.catalog import registry as _moved
+from tune_sched.config.catalog.registry import *  # noqa: F403  (the names of _moved.__all__)
 
-__all__ = [
-    "LR_SCHEDULERS", "OPTIMIZERS", "KwargSpec", "LRSchedulerSpec", "OptimizerSpec", "get_lr_scheduler_spec",
-    "get_optimizer_spec", "list_lr_schedulers", "list_optimizers",
-]
+__all__ = _moved.__all__

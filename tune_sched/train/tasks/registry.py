@@ -12,30 +12,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from tune_sched.config.tasks import (
-    TASK_NAMES,
-    TASKS,
-    TaskKwarg,
-    TaskSpec,
-    get_task,
-    parse_loss_weights,
-    validate_task_kwargs,
-)
+from tune_sched.config import tasks as _table
+from tune_sched.config.tasks import *  # noqa: F403  (the names of _table.__all__)
+from tune_sched.config.tasks import get_task, validate_task_kwargs
 from tune_sched.core.checks import as_int
 
 if TYPE_CHECKING:
     import pytorch_lightning as pl
 
-__all__ = [
-    "TASKS",
-    "TASK_NAMES",
-    "TaskKwarg",
-    "TaskSpec",
-    "build_task",
-    "get_task",
-    "parse_loss_weights",
-    "validate_task_kwargs",
-]
+__all__ = [*_table.__all__, "build_task"]
 
 
 def build_task(
