@@ -6,6 +6,7 @@ Names are imported lazily, so ``import tune_sched`` (and ``tune-sched --help``) 
 from __future__ import annotations
 
 import importlib
+import types
 from typing import Any
 
 __version__ = "0.1.0"
@@ -46,6 +47,18 @@ def __getattr__(name: str) -> Any:
         globals()[name] = value
         return value
     raise AttributeError(f"module 'tune_sched' has no attribute {name!r}")
+
+
+class _SearchPackage(types.ModuleType):
+    """The module type of the ``tune_sched.search`` package: calling the package is :func:`tune_sched.api.search`.
+
+    It lives here, above every layer, so that the search package need not import the API built on top of it.
+    """
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        from tune_sched.api import search  # lazy: heavy
+
+        return search(*args, **kwargs)
 
 
 def __dir__() -> list[str]:

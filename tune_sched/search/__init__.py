@@ -8,17 +8,7 @@ is what users call: calling it runs :func:`tune_sched.api.search` (nothing here 
 from __future__ import annotations
 
 import sys
-import types
-from typing import Any
 
+import tune_sched
 
-class _CallableSearch(types.ModuleType):
-    """This package's module type: calling it is :func:`tune_sched.api.search`."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        from tune_sched.api import search
-
-        return search(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableSearch
+sys.modules[__name__].__class__ = tune_sched._SearchPackage
