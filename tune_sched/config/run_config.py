@@ -15,20 +15,13 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal
 
-from tune_sched.core.checks import (
-    as_choice,
-    as_int,
-    as_mapping,
-    as_str,
-    check_keys,
-    join,
-)
+from tune_sched.core.checks import as_choice, as_int, as_mapping, as_str, join
 from tune_sched.config.catalog.configs import LRSchedulerConfig, OptimizerConfig
 from tune_sched.config.divergence import DivergenceRule
 from tune_sched.config.loggers import parse_loggers
 from tune_sched.config.loss_scheduler import LossSchedulerConfig
 from tune_sched.config.tasks import TASK_NAMES, validate_task_kwargs
-from tune_sched.core.blocks import Block, choice, flag, integer, number, setting, text
+from tune_sched.core.blocks import Block, choice, flag, integer, number, read_block, setting, text
 from tune_sched.core.errors import UsageError
 from tune_sched.core.yaml_io import read_yaml
 
@@ -97,7 +90,7 @@ class TrainerConfig(Block):
 
 
 @dataclass(frozen=True)
-class RunConfig:
+class RunConfig(Block):
     """One training configuration: what to train, with which optimizer, schedules and trainer settings.
 
     ``optimizer``, ``lr_scheduler`` and ``loss_scheduler`` are typed blocks (:class:`OptimizerConfig`,
@@ -107,38 +100,39 @@ class RunConfig:
     the task's default loss with weight 1.
     """
 
+    # What to train: a built-in task, or a module of your own (read together by read_first).
     task: str | None = "tiny"
     task_kwargs: dict[str, Any] = field(default_factory=dict)
     module: str | None = None
     module_kwargs: dict[str, Any] = field(default_factory=dict)
     datamodule: str | None = None
     datamodule_kwargs: dict[str, Any] = field(default_factory=dict)
-    optimizer: OptimizerConfig | Mapping[str, Any] = field(default_factory=lambda: dict(DEFAULT_OPTIMIZER))
-    lr_scheduler: LRSchedulerConfig | Mapping[str, Any] | None = None
-    loss_scheduler: LossSchedulerConfig | None = None
-    trainer: TrainerConfig = field(default_factory=TrainerConfig)
-    seed: int = 0
-    metric: str = "val_loss"
-    mode: Literal["min", "max"] = "min"
-
-    KEYS = (
-        "task", "task_kwargs", "module", "module_kwargs", "datamodule", "datamodule_kwargs", "optimizer",
-        "lr_scheduler", "loss_scheduler", "trainer", "seed", "metric", "mode",
-    )
+    optimizer: OptimizerConfig | Mapping[str, Any] = setting(default_factory=lambda: dict(DEFAULT_OPTIMIZER),
+                                                             check=OptimizerConfig.from_dict)
+    lr_scheduler: LRSchedulerConfig | Mapping[str, Any] | None = setting(
+        None, check=LRSchedulerConfig.from_dict, if_null="default")
+    loss_scheduler: LossSchedulerConfig | None = setting(None, check=LossSchedulerConfig.from_dict,
+                                                         if_null="default")
+    trainer: TrainerConfig = setting(default_factory=TrainerConfig, check=TrainerConfig.from_dict, if_null="default")
+    seed: int = setting(0, check=integer(min=0))
+    metric: str = setting("val_loss", check=text())
+    mode: Literal["min", "max"] = setting("min", check=choice(["min", "max"], what="mode"))
 
     @classmethod
-    def from_dict(cls, data: Any, *, path: str | None = None) -> RunConfig:
+    def from_dict(cls, data: Any, path: str | None = None) -> RunConfig:
         """Validate a plain dict (as read from YAML) into a RunConfig; errors name the key path."""
-        data = as_mapping(data, path or "run config")
-        check_keys(data, cls.KEYS, path)
-        data = copy.deepcopy(dict(data))  # never mutate the caller's dict
-        p = lambda k: join(path, k)  # noqa: E731
-        kw: dict[str, Any] = {}
+        data = copy.deepcopy(dict(as_mapping(data, path or "run config")))  # never mutate the caller's dict
+        return read_block(cls, data, path or "")
 
-        module = data.get("module")
-        task = data.get("task")
+    @classmethod
+    def read_first(cls, data: Mapping[str, Any], path: str) -> dict[str, Any]:
+        """``task`` and ``task_kwargs``, or ``module`` and ``module_kwargs`` with an optional datamodule."""
+        p = lambda k: join(path, k)  # noqa: E731
+        module, task = data.get("module"), data.get("task")
         if module is not None and task is not None:
             raise UsageError("give either 'task' or 'module', not both", path=p("module"), fix="remove one of them")
+        kw: dict[str, Any] = {"task": cls.task, "task_kwargs": {}, "module": None, "module_kwargs": {},
+                              "datamodule": None, "datamodule_kwargs": {}}
         if module is not None:
             kw["module"] = _import_path(module, p("module"))
             kw["task"] = None
@@ -146,28 +140,22 @@ class RunConfig:
             if data.get("datamodule") is not None:
                 kw["datamodule"] = _import_path(data["datamodule"], p("datamodule"))
             kw["datamodule_kwargs"] = dict(as_mapping(data.get("datamodule_kwargs"), p("datamodule_kwargs")))
-        else:
-            if task is not None:
-                kw["task"] = as_choice(task, TASK_NAMES, p("task"), what="task")
-            kw["task_kwargs"] = dict(as_mapping(data.get("task_kwargs"), p("task_kwargs")))
-            validate_task_kwargs(kw.get("task", cls.task), kw["task_kwargs"], path=p("task_kwargs"))
-            for key in ("module_kwargs", "datamodule", "datamodule_kwargs"):
-                if data.get(key):
-                    raise UsageError(f"'{key}' needs 'module'", path=p(key), fix="set module: 'pkg.mod:Class'")
-        kw["optimizer"] = OptimizerConfig.from_dict(data.get("optimizer", DEFAULT_OPTIMIZER), path=p("optimizer"))
-        if data.get("lr_scheduler") is not None:
-            kw["lr_scheduler"] = LRSchedulerConfig.from_dict(data["lr_scheduler"], path=p("lr_scheduler"))
-        if data.get("loss_scheduler") is not None:
-            kw["loss_scheduler"] = LossSchedulerConfig.from_dict(data["loss_scheduler"], path=p("loss_scheduler"))
-        if data.get("trainer") is not None:
-            kw["trainer"] = TrainerConfig.from_dict(data["trainer"], p("trainer"))
-        if "seed" in data:
-            kw["seed"] = as_int(data["seed"], p("seed"), min=0)
-        if "metric" in data:
-            kw["metric"] = as_str(data["metric"], p("metric"))
-        if "mode" in data:
-            kw["mode"] = as_choice(data["mode"], ["min", "max"], p("mode"), what="mode")
-        return cls(**kw)
+            return kw
+        if task is not None:
+            kw["task"] = as_choice(task, TASK_NAMES, p("task"), what="task")
+        kw["task_kwargs"] = dict(as_mapping(data.get("task_kwargs"), p("task_kwargs")))
+        validate_task_kwargs(kw["task"], kw["task_kwargs"], path=p("task_kwargs"))
+        for key in ("module_kwargs", "datamodule", "datamodule_kwargs"):
+            if data.get(key):
+                raise UsageError(f"'{key}' needs 'module'", path=p(key), fix="set module: 'pkg.mod:Class'")
+        return kw
+
+    @classmethod
+    def check_together(cls, values: dict[str, Any], path: str, *, written: Mapping[str, Any]) -> dict[str, Any]:
+        """A config that names no optimizer gets :data:`DEFAULT_OPTIMIZER`, checked like a written one."""
+        if "optimizer" in written:
+            return values
+        return {**values, "optimizer": OptimizerConfig.from_dict(values["optimizer"], join(path, "optimizer"))}
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data with the YAML's key names (round-trips through ``from_dict``)."""

@@ -32,7 +32,7 @@ from __future__ import annotations
 import copy
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
@@ -115,7 +115,7 @@ class SearchSpace:
                 "a search space has no 'seed': every config is trained on each of its seeds", path="seed",
                 fix="write seeds: [0, 1, 2] instead",
             )
-        check_keys(data, [k for k in RunConfig.KEYS if k != "seed"] + list(SPACE_KEYS), None)
+        check_keys(data, [f.name for f in fields(RunConfig) if f.name != "seed"] + list(SPACE_KEYS), None)
         for key in ("metric", "mode"):
             if is_distribution(data.get(key)):
                 raise UsageError(

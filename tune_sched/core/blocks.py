@@ -3,7 +3,9 @@
 In the spirit of Lightning's ``LRSchedulerConfig``: the allowed keys are the dataclass's fields (an unknown key gets
 the did-you-mean error of :func:`~tune_sched.core.checks.check_keys`), and each field declares its check with
 :func:`setting`. A block class inherits :class:`Block`, which gives it ``from_dict``; rules between keys go in
-:meth:`Block.check_together`, which sees every value (defaults filled in) once each has passed its own check.
+:meth:`Block.check_together`, which sees every value (defaults filled in) once each has passed its own check. Keys
+whose checks depend on one another as written (two alternatives, one of which applies) are read together by
+:meth:`Block.read_first`, before the other fields.
 
 A typed block that code (or users) also read as its YAML dict mixes in :class:`ReadsAsDict`.
 
@@ -82,6 +84,15 @@ class Block:
         return read_block(cls, data, cls.PATH if path is None else path)
 
     @classmethod
+    def read_first(cls, data: Mapping[str, Any], path: str) -> dict[str, Any]:
+        """Keys whose checks depend on one another as written, read before the other fields; returns their values.
+
+        A field it returns is not checked again (declare such fields with :func:`dataclasses.field`, not
+        :func:`setting`); it runs after the unknown-key check. The default reads none.
+        """
+        return {}
+
+    @classmethod
     def check_together(cls, values: dict[str, Any], path: str, *, written: Mapping[str, Any]) -> dict[str, Any]:
         """Rules between keys, on every value (defaults filled in); returns the values, possibly completed.
 
@@ -121,8 +132,10 @@ def read_block(cls: type, data: Any, path: str, *, keys: Iterable[str] | None = 
     fields = dataclasses.fields(cls)
     check_keys(data, [f.name for f in fields] if keys is None else keys, path,
                what=key_kind or getattr(cls, "KEY_KIND", "key"))
-    values: dict[str, Any] = {}
+    values = cls.read_first(data, path)
     for f in fields:
+        if f.name in values:
+            continue
         meta: _Setting = f.metadata[_META]
         value = data.get(f.name)
         if f.name in data and not (value is None and meta.if_null == "default"):
