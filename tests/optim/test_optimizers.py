@@ -8,6 +8,8 @@ import pytest
 import torch
 from torch import nn
 
+from tune_sched.config.catalog.configs import LRSchedulerConfig, OptimizerConfig
+from tune_sched.optim.lr_schedulers import build_lr_scheduler
 from tune_sched.optim.registry import OPTIMIZERS
 from tune_sched.optim.optimizers import build_optimizer
 from tune_sched.core.errors import UsageError
@@ -93,3 +95,15 @@ def test_errors(params, cfg, match):
     given = {"module": model, "params": model.parameters(), "empty": [], "junk": ["weight"]}[params]
     with pytest.raises(UsageError, match=match):
         build_optimizer(given, cfg)
+
+
+def test_builders_take_typed_blocks():
+    block = {"param_groups": {"0.*": {"lr_factor": 2, "weight_decay": 0}}, "name": "AdamW",
+             "no_decay_bias_and_norm": True, "weight_decay": 0.1}
+    model = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.LayerNorm(2))
+    optimizer = build_optimizer(model, OptimizerConfig.from_dict(block))
+    from_dict = build_optimizer(model, block)
+    assert [(g["name"], g["weight_decay"]) for g in optimizer.param_groups] == [
+        (g["name"], g["weight_decay"]) for g in from_dict.param_groups] == [("default/no_decay", 0.0), ("0.*", 0.0)]
+    scheduler = LRSchedulerConfig.from_dict({"name": "cosineannealinglr", "eta_min": "1e-6"})
+    assert build_lr_scheduler(optimizer, scheduler, max_epochs=4)["scheduler"].T_max == 4

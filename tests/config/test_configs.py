@@ -5,14 +5,11 @@ from __future__ import annotations
 import doctest
 
 import pytest
-import torch
 import yaml
 
 from tune_sched.config.catalog import configs
 from tune_sched.config.catalog.checks import validate_lr_scheduler_config, validate_optimizer_config
 from tune_sched.config.catalog.configs import LRSchedulerConfig, OptimizerConfig
-from tune_sched.optim.lr_schedulers import build_lr_scheduler
-from tune_sched.optim.optimizers import build_optimizer
 from tune_sched.core.errors import UsageError
 
 OPTIMIZERS = [
@@ -44,16 +41,6 @@ def test_scheduler_block_reads_as_the_catalogs_dict_in_its_order(block):
     typed, checked = LRSchedulerConfig.from_dict(block), validate_lr_scheduler_config(block)
     assert typed == checked and list(typed) == list(checked)
     assert (typed.interval, typed.strict, typed.warmup) == tuple(map(checked.get, ("interval", "strict", "warmup")))
-
-
-def test_builders_take_typed_blocks():
-    model = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.LayerNorm(2))
-    optimizer = build_optimizer(model, OptimizerConfig.from_dict(OPTIMIZERS[1]))
-    from_dict = build_optimizer(model, OPTIMIZERS[1])
-    assert [(g["name"], g["weight_decay"]) for g in optimizer.param_groups] == [
-        (g["name"], g["weight_decay"]) for g in from_dict.param_groups] == [("default/no_decay", 0.0), ("0.*", 0.0)]
-    built = build_lr_scheduler(optimizer, LRSchedulerConfig.from_dict(SCHEDULERS[0]), max_epochs=4)
-    assert built["scheduler"].T_max == 4
 
 
 def test_to_dict_is_a_copy_and_the_block_stays_as_checked():

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from tune_sched.optim.catalog import validate_lr_scheduler_config, validate_optimizer_config
+from tune_sched.config.catalog.checks import validate_lr_scheduler_config, validate_optimizer_config
 from tune_sched.core.errors import UsageError
 
 
