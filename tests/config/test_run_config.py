@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import doctest
 import re
 
 import pytest
 
+from tune_sched.config import run_config
 from tune_sched.config.run_config import (
     EarlyStoppingConfig,
     RunConfig,
@@ -195,3 +197,7 @@ def test_load_run_config(tmp_path):
     path.write_text("task: tiny\noptimizer: {name: Adam, lr: 1e-3}\ntrainer: {max_epochs: 2}\n")
     cfg = load_run_config(path)
     assert cfg.trainer.max_epochs == 2 and cfg.optimizer["lr"] == pytest.approx(1e-3)
+
+
+def test_doctests():
+    assert doctest.testmod(run_config).failed == 0

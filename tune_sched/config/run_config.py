@@ -208,12 +208,20 @@ def _import_path(value: Any, path: str) -> str:
 
 
 def load_run_config(path: str | Path) -> RunConfig:
-    """Read and validate a run config YAML file.
+    r"""Read and validate a run config YAML file.
+
+    Raises:
+        UsageError: the file is missing, empty, not YAML, a search space rather than a run config, or a key or
+            value is wrong (the message names its key path and the fix).
 
     Example:
-        >>> cfg = load_run_config("run_configs/champion_trial69.yaml")  # doctest: +SKIP
-        >>> cfg.optimizer["name"]
-        'Adam'
+        >>> import pathlib, tempfile
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     path = pathlib.Path(tmp, "run.yaml")
+        ...     _ = path.write_text("task: tiny\noptimizer: {name: adamw, lr: 3.0e-3}\ntrainer: {max_epochs: 5}\n")
+        ...     cfg = load_run_config(path)
+        >>> cfg.optimizer["name"], cfg.optimizer["lr"], cfg.trainer.max_epochs
+        ('AdamW', 0.003, 5)
     """
     data = read_yaml(path)
     if data is None:
