@@ -76,6 +76,34 @@ def test_keys_can_be_narrowed_to_those_that_apply():
     assert read_block(Outer, {"rate": 2}, "o", keys=("name", "rate")) == Outer(name="A", rate=2.0)
 
 
+@dataclass(frozen=True)
+class Either(Block):
+    """``kind`` or ``custom``, never both: the two are read together, before ``count``."""
+
+    PATH = "either"
+
+    kind: str | None = "a"
+    custom: str | None = None
+    count: int = setting(1, check=integer(min=1))
+
+    @classmethod
+    def read_first(cls, data, path):
+        if data.get("kind") is not None and data.get("custom") is not None:
+            raise UsageError("give either 'kind' or 'custom', not both", path=join(path, "custom"), fix="remove one")
+        if data.get("custom") is not None:
+            return {"kind": None, "custom": text()(data["custom"], join(path, "custom"))}
+        return {"kind": choice(["a", "b"], what="kind")(data.get("kind", "a"), join(path, "kind")), "custom": None}
+
+
+def test_keys_read_first_are_read_together_before_the_others():
+    assert Either.from_dict({"custom": "x", "count": 2}) == Either(kind=None, custom="x", count=2)
+    assert Either.from_dict({"kind": "b"}) == Either(kind="b")
+    with pytest.raises(UsageError, match=r"^either\.custom: give either 'kind' or 'custom', not both"):
+        Either.from_dict({"kind": "a", "custom": "x", "count": 0})  # before count's own check
+    with pytest.raises(UsageError, match=r"^either\.kund: unknown key 'kund'"):
+        Either.from_dict({"kund": "a", "kind": "c"})  # after the unknown-key check
+
+
 def test_doctests():
     assert doctest.testmod(blocks).failed == 0
 
