@@ -14,7 +14,7 @@ on disk (a rerun only recomputes the statistics). The pools (``TASKS``):
   lower loss than any safe config (medians 0.031-0.038 against 0.037 at best) while 8-31 % of them blow up and
   never come back. Those runs stay finite (the clipping
   bounds each step), so the pool's divergence rule counts a run that does not halve the untrained model's error as
-  diverged (``trainer.divergence.min_improvement: 0.5``; the safe configs reach 4 % of it).
+  diverged (``trainer.divergence.min_improvement: 0.5``; the safe configs reach 3-10 % of it).
 - ``fno2d_adam``: Adam at 8 learning rates (0.03-0.26), each plain and with a 1-epoch warmup plus gradient clipping
   at 1.0, 16 epochs: long enough for the safe rates to reach the small model's floor, so that the configs at the
   edge (lr 0.13-0.19), whose surviving seeds reach the same floor, tie with them on most seeds and spike, end badly
@@ -39,8 +39,8 @@ over splits with a 95 % percentile bootstrap interval over splits; and, for ``sc
 variation of training another pool.
 
 Usage:
-    python scripts/bench_decision.py [--task fno2d|fno2d_adam|tiny] [--configs 16] [--seeds 13] [--splits 200] [--select 3]
-        [--first-seed 0] [--epochs E] [--workers 2] [--cache .bench_cache/decision] [--json out.json]
+    python scripts/bench_decision.py [--task fno2d|fno2d_adam|tiny] [--configs 16] [--seeds 13] [--splits 200]
+        [--select 3] [--first-seed 0] [--epochs E] [--workers 2] [--cache .bench_cache/decision] [--json out.json]
         [--spread-weight W] [--divergence-penalty B] [--spike-weight S]
 """
 

@@ -69,3 +69,24 @@ def test_bench_decision_picks_on_a_tiny_pool_and_writes_every_rule(tmp_path):
     again = run_script("bench_decision.py", "--task", "tiny", "--configs", "3", "--seeds", "5", "--splits", "20",
                        "--epochs", "2", "--cache", str(tmp_path / "cache"))
     assert again.returncode == 0 and "15 runs cached, training 0" in again.stdout  # a rerun trains nothing
+
+
+def test_every_decision_pool_is_made_of_valid_run_configs():
+    """Each pool's configs pass the run-config checks a user's would (the pool's own divergence rule included)."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        import bench_decision
+    finally:
+        sys.path.remove(str(ROOT / "scripts"))
+    from tune_sched.config.run_config import RunConfig
+
+    for task, spec in bench_decision.TASKS.items():
+        configs = bench_decision.pool_configs(task)
+        assert len(configs) == len(spec["lrs"]) * len(spec["variants"]) >= 16
+        assert len({bench_decision.config_key(cfg) for _, cfg in configs}) == len(configs), task
+        for label, cfg in configs:
+            run = RunConfig.from_dict(cfg)
+            lr = float(label.split("lr=")[1].split()[0])
+            assert run.task == spec["task"] and run.optimizer.kwargs["lr"] == pytest.approx(lr), label
+    fno2d = dict(bench_decision.pool_configs("fno2d"))
+    assert all(RunConfig.from_dict(cfg).trainer.divergence.min_improvement == 0.5 for cfg in fno2d.values())

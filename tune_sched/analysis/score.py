@@ -20,7 +20,8 @@ score is the mirror image, ``-robust_score(-values, mode="min")``: ``IQM - sprea
 The default ``spread_weight=3`` makes the base pessimistic: with 3 seeds, ``mean + 3 std`` is close to the 95 %
 upper prediction bound of the next seed's value (3.4 std for normal seeds). The defaults were chosen with
 ``scripts/bench_decision.py``, which measures how a pick holds up on seeds not used to make it: spread and penalty
-on the ``tiny`` task, the spike weight after ``fno2d``, all three then checked on fresh seeds of both tasks
+on the ``tiny`` task, the spike weight after a pool of Adam runs of ``fno2d``, all three then confirmed on a second
+pool of ``fno2d`` (clipped SGD, built after the weights were fixed) and on fresh seeds of every pool
 (``docs/analysis.md`` gives the evidence).
 
 The spike term charges a config for the loss-spike episodes of its seeds that did not diverge: their expected
