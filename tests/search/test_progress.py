@@ -171,6 +171,9 @@ def test_grid_points_are_named_by_what_varies():
     assert grid_labels(grid) == ("module_kwargs.f=a optimizer.lr=0.01", "module_kwargs.f=b optimizer.lr=0.01",
                                  "module_kwargs.f=a optimizer.lr=0.1", "module_kwargs.f=b optimizer.lr=0.1")
     assert grid_labels(grid[:1]) == ("grid point 0",)
+    with_block = [{"optimizer": {"name": "Adam", "lr": 0.01}},
+                  {"optimizer": {"name": "Adam", "lr": 0.01}, "lr_scheduler": {"name": "StepLR", "step_size": 2}}]
+    assert grid_labels(with_block) == ("lr_scheduler=none", "lr_scheduler.name=StepLR lr_scheduler.step_size=2")
     stream = io.StringIO()
     progress = SearchProgress(total=4, mode="min", stream=stream, grid_labels=grid_labels(grid))
     progress.on_trial_complete(0, [], Trial("t", {"grid_index": 3}, {"score": 2.0, **FINISHED}))

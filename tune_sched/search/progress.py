@@ -249,8 +249,22 @@ def grid_labels(grid: Sequence[Mapping[str, Any]], limit: int = 140) -> tuple[st
     flat = [flatten(config) for config in grid]
     keys = sorted({key for leaves in flat for key in leaves})
     varying = [key for key in keys if len({repr(leaves.get(key)) for leaves in flat}) > 1]
-    return tuple(_short_text(" ".join(f"{key}={_value(leaves.get(key))}" for key in varying), limit)
-                 or f"grid point {i}" for i, leaves in enumerate(flat))
+    return tuple(_short_text(" ".join(_point_parts(leaves, varying)), limit) or f"grid point {i}"
+                 for i, leaves in enumerate(flat))
+
+
+def _point_parts(leaves: Mapping[str, Any], varying: Sequence[str]) -> list[str]:
+    """``key=value`` for each varying key this point sets; a block it leaves out altogether reads ``block=none``."""
+    parts: list[str] = []
+    for key in varying:
+        if key in leaves:
+            parts.append(f"{key}={_value(leaves[key])}")
+            continue
+        block = key.split(".", 1)[0]
+        named = f"{block}=none"
+        if named not in parts and not any(k == block or k.startswith(block + ".") for k in leaves):
+            parts.append(named)
+    return parts
 
 
 def _value(value: Any) -> str:
