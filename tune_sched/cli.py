@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import argparse
 import gc
+import json
 import shutil
 import signal
 import sys
+import textwrap
 import traceback
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -136,8 +138,6 @@ def _check_run_dir(out: Path, *, resume: bool, overwrite: bool) -> None:
     if resume or overwrite:
         return
     if (out / "result.json").exists():
-        import json
-
         try:
             status = json.loads((out / "result.json").read_text())["status"]
         except (ValueError, KeyError, TypeError):
@@ -240,8 +240,6 @@ ANALYZE_WIDTH = 100
 
 def _wrap_prose(text: str, width: int | None) -> str:
     """Lines of prose longer than ``width`` wrapped at spaces; table rows (two spaces between columns) kept."""
-    import textwrap
-
     if width is None:
         return text
     return "\n".join(textwrap.fill(line, width, break_long_words=False, break_on_hyphens=False)

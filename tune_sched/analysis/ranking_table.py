@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import math
+import textwrap
 from collections.abc import Sequence
 from typing import Any
 
@@ -79,8 +80,6 @@ def format_ranking(
         headers, rows, left_out = _fit(headers, rows, width)
     text = format_table(headers, rows, markdown=markdown)
     if left_out:
-        import textwrap
-
         text += "\n" + textwrap.fill(f"(left out to fit {width} columns: {', '.join(left_out)}; --wide shows them)",
                                      width)
     if len(shown) < len(ranking):

@@ -17,6 +17,7 @@ loses finished trials.
 
 from __future__ import annotations
 
+import datetime
 import json
 from pathlib import Path
 from typing import Any
@@ -52,8 +53,6 @@ def create_experiment(path: str | Path, *, space_source: dict[str, Any], metric:
     The manifest holds name, metric, mode, seeds, the search settings, the creation time and the tune-sched
     version. An existing experiment is never overwritten (a UsageError; the caller decides about resuming).
     """
-    import datetime
-
     path = Path(path)
     if is_experiment(path):
         raise UsageError("already exists", path=str(path), fix="pass --resume to continue it, or another --name")

@@ -9,6 +9,7 @@ and nothing is trained. Each check takes seconds; a private local cluster (one n
 
 from __future__ import annotations
 
+import shutil
 import socket
 import uuid
 from pathlib import Path
@@ -120,8 +121,6 @@ def _readable(experiment: Path, uri: str | None, name: str) -> bool:
 
 
 def _remove_probes(experiment: Path, uri: str | None) -> None:
-    import shutil
-
     shutil.rmtree(experiment / PROBE_DIR, ignore_errors=True)
     if uri is not None:
         try:

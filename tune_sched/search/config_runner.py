@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import json
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -151,8 +152,6 @@ def _storage(ctx: SearchContext) -> tuple[str, Any]:
 def failure(results: Any) -> dict[str, str]:
     """``{"failure": reason, "failure_kind": "error"}`` when every seed of a config failed (the commonest reason),
     else ``{}``: what the search's fail-fast rule (:mod:`tune_sched.search.fail_fast`) reads."""
-    from collections import Counter
-
     results = list(results)
     if not results or any(r.status != "failed" for r in results):
         return {}

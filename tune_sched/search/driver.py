@@ -6,7 +6,9 @@ import contextlib
 import datetime
 import os
 import shlex
+import shutil
 import sys
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -293,8 +295,6 @@ def _preflight(address: str | None, space: SearchSpace, experiment: Path, remote
                       uri=remote.uri if remote else None)
     except UsageError:
         if created:
-            import shutil
-
             shutil.rmtree(experiment, ignore_errors=True)
             if remote:
                 remote.remove()
@@ -302,8 +302,6 @@ def _preflight(address: str | None, space: SearchSpace, experiment: Path, remote
 
 
 def _settings(space: SearchSpace) -> dict[str, Any]:
-    from dataclasses import asdict
-
     return {"search": asdict(space.settings), "resources": asdict(space.resources), **space.judging()}
 
 

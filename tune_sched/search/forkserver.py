@@ -25,6 +25,7 @@ does every worker of a search started with ``TUNE_SCHED_FORKSERVER=0``.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import io
 import os
 import pickle
@@ -212,8 +213,6 @@ def forkserver(*, threads: int, log: Path, label: str) -> Iterator[str | None]:
 # -- the server ----------------------------------------------------------------------------------------------------
 def serve(listener: socket.socket) -> None:
     """Import :data:`PRELOAD`, then fork a training process for each connection until stdin closes."""
-    import importlib
-
     for name in PRELOAD:
         importlib.import_module(name)
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the children are reaped by the kernel
@@ -261,8 +260,6 @@ def _fork(listener: socket.socket) -> None:
 
 def _child(conn: socket.socket, fds: list[int]) -> int:
     """The training process: take over the worker's output, environment and import path, then serve its calls."""
-    import importlib
-
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     devnull = os.open(os.devnull, os.O_RDONLY)
     for source, target in ((devnull, 0), *zip(fds, (1, 2))):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+from collections import Counter
+from dataclasses import asdict
 from typing import Any
 
 __all__ = ["diverged_savings", "failed_configs", "top_configs_text"]
@@ -18,8 +20,6 @@ def top_configs_text(trials: Any, *, mode: str, metric: str, top: int = 5, steps
     space's blocks as the manifest stores them (``SearchSpace.judging()``; None: the defaults).
     """
     # lazy: heavy
-    from dataclasses import asdict
-
     from tune_sched.analysis.score import ScoreSettings, rank_configs
     from tune_sched.analysis.spike_rules import SpikeRule
 
@@ -83,8 +83,6 @@ def _savings_line(frame: Any) -> str:
 
 def failed_configs(trials: Any) -> tuple[int, int, str]:
     """(configs whose every seed failed, configs, the commonest reason among those seeds) of a trials table."""
-    from collections import Counter
-
     frame = trials.to_pandas() if hasattr(trials, "to_pandas") else trials
     if frame.empty:
         return 0, 0, ""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import inspect
 import warnings
 from typing import Any
 
@@ -119,8 +120,6 @@ def _construct(cls: type, kwargs: dict[str, Any], path: str) -> Any:
 def _bind(cls: type, kwargs: dict[str, Any], path: str) -> None:
     """Check ``kwargs`` against ``cls``'s constructor: an unknown name (with the closest known one) or a missing
     required argument is a UsageError at ``path``."""
-    import inspect
-
     signature = inspect.signature(cls)
     kinds = {name: p.kind for name, p in signature.parameters.items()}
     names = [n for n, kind in kinds.items() if kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD,

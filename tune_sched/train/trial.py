@@ -6,7 +6,10 @@ This is the one training path: ``tune-sched run``, every search worker and ``rep
 from __future__ import annotations
 
 import functools
+import logging
 import math
+import signal
+import threading
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -240,9 +243,6 @@ def _fit(trainer: Any, module: Any, datamodule: Any, ckpt: Path | None) -> None:
     On a KeyboardInterrupt Lightning ignores SIGINT from then on and calls ``sys.exit(1)`` (and in a thread other
     than the main one, its ``signal.signal`` call raises ValueError instead).
     """
-    import signal
-    import threading
-
     handler = signal.getsignal(signal.SIGINT) if threading.current_thread() is threading.main_thread() else None
     try:
         trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt)
@@ -270,8 +270,6 @@ def _failure_reason(err: BaseException, config: RunConfig) -> str:
 
 def _quiet_lightning() -> None:
     """Lightning's info lines (GPU available, tips, checkpoint notes) are noise in a trial's output."""
-    import logging
-
     for name in ("pytorch_lightning", "lightning_fabric", "lightning.pytorch", "lightning.fabric"):
         logging.getLogger(name).setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
