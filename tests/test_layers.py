@@ -2,9 +2,15 @@
 packages import each other, and a function-local import exists only to keep a heavy package out of a light path.
 
 Every import statement of every module is read with ``ast``: module level, ``if TYPE_CHECKING:`` blocks and inside
-functions alike. A function-local import is marked by a ``# lazy: heavy`` comment on its line or on the line above
-its run of imports; a marked import of a tune_sched module must bring in something heavy that the importing module
-does not load already (else it belongs at the top of the module).
+functions alike. Every function-local import carries one of two markers, on its line or on the line above its run of
+imports, and the marker must be true:
+
+- ``# lazy: heavy``: the import brings in a ``HEAVY`` package that the importing module does not load already (its
+  module-level imports and theirs, ``TYPE_CHECKING`` blocks left out, as at run time);
+- ``# lazy: entry``: in an ``ENTRY_POINTS`` module only, a tune_sched module that brings in nothing heavy but that
+  ``import tune_sched`` and ``tune-sched --help`` need not load (a verb's modules load when the verb runs).
+
+Anything else (the standard library, a light tune_sched module) belongs at the top of the module.
 """
 
 from __future__ import annotations
@@ -17,7 +23,8 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "tune_sched"
-MARKER = "# lazy: heavy"
+HEAVY_MARKER = "# lazy: heavy"
+ENTRY_MARKER = "# lazy: entry"
 
 # What each package may import: the layers below it. "" is the tune_sched package itself (its version), which any
 # module may import. Keep docs/architecture.md's map in step.
@@ -41,9 +48,10 @@ LAYERS: dict[str, set[str]] = {
 EXCEPTIONS: dict[tuple[str, str], str] = {}
 
 
-# Third-party packages whose import costs a fast command (--help, validate, import tune_sched) real time.
+# Third-party packages whose import costs a fast command (--help, validate, import tune_sched) real time. yaml is
+# the lightest: about 15-20 ms (python -X importtime -c "import yaml"), more than --help spends on all of tune_sched.
 HEAVY = {"torch", "lightning", "pytorch_lightning", "ray", "optuna", "pandas", "pyarrow", "matplotlib", "scipy",
-         "numpy", "fsspec", "sklearn"}
+         "numpy", "fsspec", "sklearn", "yaml"}
 
 # Modules whose own import must stay light (``import tune_sched``, ``tune-sched --help``): every verb's or name's
 # imports wait until it is used, whatever their weight.
@@ -57,7 +65,8 @@ class Import:
     target: str  # what it imports (a module; for "from X import name", X.name too when that is a module)
     line: int
     local: bool  # inside a function
-    marked: bool
+    marker: str | None  # the marker of a function-local import
+    checking: bool = False  # inside ``if TYPE_CHECKING:``: never imported at run time
 
 
 def _module_name(path: Path) -> str:
@@ -84,14 +93,23 @@ def _targets(module: str, node: ast.Import | ast.ImportFrom, is_package: bool) -
     return [base, *(f"{base}.{a.name}" for a in node.names if f"{base}.{a.name}" in MODULES)]
 
 
-def _marked(lines: list[str], node: ast.stmt, siblings: list[ast.stmt]) -> bool:
+def _marker(lines: list[str], node: ast.stmt, siblings: list[ast.stmt]) -> str | None:
     """The marker on the statement's first line, or above the run of import statements it belongs to."""
-    if MARKER in lines[node.lineno - 1]:
-        return True
     i = siblings.index(node)
     while i > 0 and isinstance(siblings[i - 1], (ast.Import, ast.ImportFrom)):
         i -= 1
-    return lines[siblings[i].lineno - 2].strip().startswith(MARKER)
+    for marker in (HEAVY_MARKER, ENTRY_MARKER):  # its own line's marker first: it may differ from its run's
+        if marker in lines[node.lineno - 1]:
+            return marker
+    for marker in (HEAVY_MARKER, ENTRY_MARKER):
+        if lines[siblings[i].lineno - 2].strip().startswith(marker):
+            return marker
+    return None
+
+
+def _type_checking(node: ast.AST) -> bool:
+    test = getattr(node, "test", None) if isinstance(node, ast.If) else None
+    return test is not None and ast.unparse(test) in ("TYPE_CHECKING", "typing.TYPE_CHECKING")
 
 
 @functools.cache
@@ -101,27 +119,28 @@ def imports_of(module: str) -> tuple[Import, ...]:
     lines = text.splitlines()
     found: list[Import] = []
 
-    def visit(node: ast.AST, local: bool) -> None:
+    def visit(node: ast.AST, local: bool, checking: bool) -> None:
         for field in ("body", "orelse", "finalbody", "handlers"):
             block = getattr(node, field, None)
             if not isinstance(block, list):
                 continue
+            here = checking or (field == "body" and _type_checking(node))
             for child in block:
                 if isinstance(child, (ast.Import, ast.ImportFrom)):
-                    marked = local and _marked(lines, child, block)
-                    found.extend(Import(module, target, child.lineno, local, marked)
+                    marker = _marker(lines, child, block) if local else None
+                    found.extend(Import(module, target, child.lineno, local, marker, here)
                                  for target in _targets(module, child, path.name == "__init__.py"))
                 inner = local or isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef))
-                visit(child, inner)
+                visit(child, inner, here)
 
-    visit(ast.parse(text), False)
+    visit(ast.parse(text), False, False)
     return tuple(found)
 
 
 @functools.cache
 def loads(module: str) -> frozenset[str]:
-    """Every module importing ``module`` loads: its module-level imports, theirs, and so on (TYPE_CHECKING too,
-    which only over-counts what is already loaded)."""
+    """Every module importing ``module`` loads: its module-level imports, theirs, and so on (not those under
+    ``if TYPE_CHECKING:``, which never run)."""
     seen: set[str] = set()
     stack = [module]
     while stack:
@@ -132,7 +151,7 @@ def loads(module: str) -> frozenset[str]:
         parts = name.split(".")
         stack += [p for p in (".".join(parts[:i]) for i in range(1, len(parts))) if p in MODULES]
         if name in MODULES:
-            stack += [i.target for i in imports_of(name) if not i.local]
+            stack += [i.target for i in imports_of(name) if not i.local and not i.checking]
     return frozenset(seen)
 
 
@@ -205,27 +224,43 @@ def test_no_cycle_between_packages() -> None:
         placed |= ready
 
 
-def test_function_local_imports_are_marked_lazy() -> None:
+def _adds_heavy(imp: Import) -> set[str]:
+    """The heavy packages ``imp`` brings in that its module does not load already."""
+    return _heavy(loads(imp.target)) - _heavy(loads(imp.module))
+
+
+def test_every_function_local_import_is_marked() -> None:
     unmarked = [f"{i.module}:{i.line} {i.target}" for i in _all_imports()
-                if i.local and not i.marked and not _excepted(i)
-                and (_inside(i) or i.target.split(".")[0] in HEAVY)]
-    assert unmarked == [], f"mark each with '{MARKER}', or import it at the top of the module"
+                if i.local and i.marker is None and not _excepted(i)]
+    assert unmarked == [], f"mark each with '{HEAVY_MARKER}' or '{ENTRY_MARKER}', or import it at the top"
 
 
-def test_a_lazy_import_of_tune_sched_keeps_something_heavy_out() -> None:
+def test_a_heavy_marker_brings_in_something_heavy() -> None:
     light = [f"{i.module}:{i.line} {i.target}" for i in _all_imports()
-             if i.local and i.marked and _inside(i) and i.module not in ENTRY_POINTS
-             and not _heavy(loads(i.target)) - _heavy(loads(i.module))]
+             if i.marker == HEAVY_MARKER and not _adds_heavy(i)]
     assert light == [], "these bring in nothing heavy: import them at the top of the module"
+
+
+def test_an_entry_marker_defers_a_light_module_of_an_entry_point() -> None:
+    wrong = [f"{i.module}:{i.line} {i.target}" for i in _all_imports() if i.marker == ENTRY_MARKER
+             and (i.module not in ENTRY_POINTS or not _inside(i) or _adds_heavy(i))]
+    assert wrong == [], f"outside an entry point, or heavy (mark it '{HEAVY_MARKER}'), or not tune_sched's"
 
 
 @pytest.mark.parametrize("source,expected", [
     ("def f():\n    # lazy: heavy\n    import torch\n    import numpy\n", [True, True]),
     ("def f():\n    import torch  # lazy: heavy\n    import numpy\n", [True, False]),
     ("def f():\n    x = 1\n    import torch\n", [False]),
+    ("def f():\n    # lazy: heavy\n    import torch\n    import tune_sched.api  # lazy: entry\n", [True, True]),
 ])
 def test_the_marker_covers_its_run_of_imports(source: str, expected: list[bool]) -> None:
     function = ast.parse(source).body[0]
     assert isinstance(function, ast.FunctionDef)
     runs = [s for s in function.body if isinstance(s, (ast.Import, ast.ImportFrom))]
-    assert [_marked(source.splitlines(), s, function.body) for s in runs] == expected
+    assert [_marker(source.splitlines(), s, function.body) is not None for s in runs] == expected
+
+
+def test_type_checking_imports_do_not_count_as_loaded() -> None:
+    assert not any(i.checking for i in imports_of("tune_sched.cli"))
+    checking = [i for i in imports_of("tune_sched.api") if i.checking]
+    assert checking and all(i.target not in loads("tune_sched.api") for i in checking if i.target != "tune_sched")

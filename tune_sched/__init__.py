@@ -56,7 +56,7 @@ class _SearchPackage(types.ModuleType):
     """
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        from tune_sched.api import search  # lazy: heavy
+        from tune_sched.api import search  # lazy: entry
 
         return search(*args, **kwargs)
 

@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from tune_sched.core.errors import UsageError
+
 if TYPE_CHECKING:  # the heavy modules load when a function runs, so `import tune_sched` stays light
     import pandas as pd
 
@@ -67,7 +69,7 @@ class Experiment:
     @property
     def tables(self) -> dict[str, Any]:
         """The trials, epochs and steps tables as pyarrow Tables (``tune_sched.analysis.load_experiment``)."""
-        # lazy: heavy
+        # lazy: entry
         from tune_sched.results.experiment import load_experiment
 
         return load_experiment(self.path)
@@ -106,7 +108,7 @@ class Analysis:
         # lazy: heavy
         from tune_sched.analysis.experiment_analysis import select_config
         from tune_sched.analysis.export import exported_yaml
-        from tune_sched.config.run_config import RunConfig
+        from tune_sched.config.run_config import RunConfig  # lazy: entry
 
         row = select_config(self.details, rank=None if config_id else rank, config_id=config_id,
                             rank_path="rank", id_path="config_id")
@@ -178,7 +180,7 @@ def search(
         >>> experiment = search("search_spaces/plateau.yaml", name="plateau", max_epochs=2)  # doctest: +SKIP
         >>> experiment.analyze().ranking.head()  # doctest: +SKIP
     """
-    # lazy: heavy
+    # lazy: entry
     from tune_sched.search.driver import run_search
 
     loaded, space_name = _space(space)
@@ -225,7 +227,7 @@ def analyze(path: str | Path, **settings: Any) -> Analysis:
 
 def _space(space: Any) -> tuple[SearchSpace, str]:
     """The space and the name it gives an experiment by default (its file's stem, else ``search``)."""
-    # lazy: heavy
+    # lazy: entry
     from tune_sched.config.space import SearchSpace, load_search_space
 
     if isinstance(space, SearchSpace):
@@ -234,15 +236,12 @@ def _space(space: Any) -> tuple[SearchSpace, str]:
         return SearchSpace.from_dict(dict(space)), "search"
     if isinstance(space, (str, Path)):
         return load_search_space(space), Path(space).stem
-    # lazy: heavy
-    from tune_sched.core.errors import UsageError
-
     raise UsageError(f"must be a path, a dict or a SearchSpace, but got {type(space).__name__}", path="space",
                      fix="e.g. tune_sched.search('search_spaces/plateau.yaml')")
 
 
 def _is_uri(storage: str | Path) -> bool:
-    # lazy: heavy
+    # lazy: entry
     from tune_sched.results.storage import is_uri
 
     return bool(is_uri(storage))

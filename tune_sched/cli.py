@@ -43,7 +43,7 @@ def _seeds(text: str) -> list[int]:
 
 # -- verbs ------------------------------------------------------------------------------------------------------
 def cmd_run(args: argparse.Namespace) -> int:
-    # lazy: heavy
+    # lazy: entry
     from tune_sched.config.run_config import load_run_config
     from tune_sched.train.preflight import preflight
     from tune_sched.train.progress import EpochPrinter, warnings_as_notes
@@ -89,8 +89,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 def _run_several(args: argparse.Namespace, config: Any, seeds: list[int]) -> int:
     """``run --seeds``: every seed into ``<out>/seed<N>``, stacked or in lockstep as ``trainer.seed_mode`` allows."""
     # lazy: heavy
-    from tune_sched.train.progress import EpochPrinter
-    from tune_sched.train.seed_modes import seed_runner
+    from tune_sched.train.progress import EpochPrinter  # lazy: entry
+    from tune_sched.train.seed_modes import seed_runner  # lazy: entry
     from tune_sched.train.stacked import Stacked
 
     out = Path(args.out) if args.out else Path("runs") / f"{Path(args.config).stem}-seeds{'-'.join(map(str, seeds))}"
@@ -150,17 +150,17 @@ def _check_run_dir(out: Path, *, resume: bool, overwrite: bool) -> None:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    # lazy: heavy
+    # lazy: entry
     from tune_sched.core.yaml_io import read_yaml
     from tune_sched.config.run_config import RunConfig
 
     data = read_yaml(args.file)
-    # lazy: heavy
+    # lazy: entry
     from tune_sched.config.space import SearchSpace, is_search_space
 
     if is_search_space(data):
         space = SearchSpace.from_dict(data)
-        # lazy: heavy
+        # lazy: entry
         from tune_sched.train.preflight import preflight
 
         space.check_each(preflight)
@@ -173,7 +173,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
             raise UsageError(f"must be a mapping of keys to values, but got {type(data).__name__}", path=args.file,
                              fix="write a run config or a search space ('key: value' lines)")
         config = RunConfig.from_dict(data)
-        # lazy: heavy
+        # lazy: entry
         from tune_sched.train.preflight import preflight
 
         preflight(config)
@@ -184,7 +184,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    # lazy: heavy
+    # lazy: entry
     from tune_sched.api import search
 
     terminated: list[int] = []
@@ -212,7 +212,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     from tune_sched.analysis.arm_table import format_arm_section
     from tune_sched.analysis.experiment_analysis import ANALYSIS_FILE
     from tune_sched.analysis.ranking_table import format_ranking
-    from tune_sched.api import analyze
+    from tune_sched.api import analyze  # lazy: entry
 
     if args.top < 1:
         raise UsageError(f"must be at least 1, but got {args.top}", path="--top", fix="e.g. --top 10")
@@ -258,7 +258,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
-    # lazy: heavy
+    # lazy: entry
     from tune_sched.rerun.reproduce import reproduce
 
     result = reproduce(args.source, trial=args.trial, against=args.against,

@@ -84,7 +84,7 @@ def exported_yaml(
     analysis: ExperimentAnalysis, row: Any, *, out_name: str = "best.yaml"
 ) -> tuple[str, dict[str, Any], int, bool]:
     """The YAML text (header and config), the config, its seed and whether that is the best seed, for one row."""
-    import yaml
+    import yaml  # lazy: heavy
 
     config_id = str(row["config_id"])
     if not isinstance(row.get("config_json"), str):

@@ -21,7 +21,7 @@ def read_yaml(path: str | Path) -> Any:
             does not load (``!!python/object``), or data nested more than ``MAX_DEPTH`` levels deep (an alias that
             contains itself included) or holding more than ``MAX_VALUES`` values once its aliases are expanded.
     """
-    import yaml
+    import yaml  # lazy: heavy
 
     path = Path(path)
     if not path.is_file():
@@ -54,7 +54,7 @@ def read_yaml(path: str | Path) -> Any:
 def safe_load_text(text: str) -> Any:
     """``yaml.safe_load(text)`` through libyaml's safe loader when PyYAML has it (about 10x faster; the same plain
     data), for YAML tune-sched wrote itself, such as each seed's ``config.yaml`` read when gathering a search."""
-    import yaml
+    import yaml  # lazy: heavy
 
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)(text)
     try:
@@ -92,6 +92,6 @@ def _too_deep(path: Path) -> UsageError:
 
 def dump_yaml(data: Any) -> str:
     """Plain YAML (block style, keys in the given order) for configs we write."""
-    import yaml
+    import yaml  # lazy: heavy
 
     return yaml.safe_dump(data, sort_keys=False, default_flow_style=None)

@@ -309,7 +309,7 @@ def _check_same_space(experiment: Path, space: SearchSpace) -> None:
     """A resumed search continues what it started: the space (with the command-line overrides it was started
     with) may not change. Ray Tune restores its searcher, pruner and settings from the experiment anyway, and a
     changed grid would renumber its points."""
-    import yaml
+    import yaml  # lazy: heavy
 
     stored = read_yaml(experiment / "space.yaml") or {}
     given = yaml.safe_load(dump_yaml(space.source)) or {}
