@@ -74,7 +74,13 @@ def test_ctrl_c_stops_cleanly_and_resume_completes(tmp_path: Path):
     assert (trials["epochs_run"] == CLI_EPOCHS).all()
     assert {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in kept} == kept, "a finished seed was trained again"
     assert "configs done 4/4: 4 completed" in done.stdout
-    after = {t.number: (t.user_attrs["config_id"], t.state.name) for t in open_study(experiment).get_trials()}
+    study = open_study(experiment).get_trials()
+    after = {t.number: (t.user_attrs["config_id"], t.state.name) for t in study}
     assert {n: c for n, (c, _) in after.items() if n in before} == {n: c for n, (c, _) in before.items()}
-    assert sorted(c for c, _ in after.values()) == sorted(set(trials["config_id"])), "one Optuna trial per config"
-    assert {state for _, state in after.values()} == {"COMPLETE"}, after
+    # a config Tune asked for after its last save of the searcher (a race with Ctrl-C) never runs: its trial is
+    # failed as lost and it has no rows; every other trial is one config of the experiment, completed
+    lost = {t.number for t in study if t.user_attrs.get("outcome") == "lost"}
+    assert all(after[n][1] == "FAIL" and after[n][0] not in set(trials["config_id"]) for n in lost), after
+    kept_trials = {n: v for n, v in after.items() if n not in lost}
+    assert sorted(c for c, _ in kept_trials.values()) == sorted(set(trials["config_id"])), "one trial per config"
+    assert {state for _, state in kept_trials.values()} == {"COMPLETE"}, after
