@@ -24,9 +24,15 @@ from tune_sched.core.errors import UsageError
 from tune_sched.core.yaml_io import dump_yaml
 from tune_sched.losses.scheduler import LossScheduler
 from tune_sched.results.io import atomic_write_text, write_json
+from tune_sched.train.callbacks import LastCheckpoint, LossWeightsCallback, MonitorCheck, SaveSchedule, TrialClock
+from tune_sched.train.divergence import DivergenceCheck
 from tune_sched.train.modules import build_module
 from tune_sched.train.precision import resolve_device
+from tune_sched.train.recorder import MetricsRecorder, TrialDiverged
+from tune_sched.train.rng import rng_state, set_rng_state
+from tune_sched.train.seed_batches import SeedBatches, stacked_loader
 from tune_sched.train.seed_modes import module_blocker, stacking_blocker
+from tune_sched.train.stacked_model import StackedModule
 from tune_sched.train.trial import (
     OUTPUT_FILES,
     TrialResult,
@@ -87,9 +93,6 @@ class _SeedFanout(pl.Callback):
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: Any, outputs: Any, batch: Any,
                            batch_idx: int) -> None:
-        # lazy: heavy
-        from tune_sched.train.recorder import TrialDiverged
-
         names = list(pl_module.last_terms)
         table = torch.stack([pl_module.last_terms[n] for n in names]).tolist()  # [terms][K], one sync
         weights = _weights(pl_module)
@@ -103,9 +106,6 @@ class _SeedFanout(pl.Callback):
                 self._kill(k, err, trainer, pl_module)
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: Any) -> None:
-        # lazy: heavy
-        from tune_sched.train.recorder import TrialDiverged
-
         pl_module.finish_train_epoch()
         live = self.live()
         if not live:
@@ -260,14 +260,6 @@ def _setup(config: RunConfig, configs: dict[int, RunConfig], seeds: list[int], o
            on_epoch: EpochCallback | None, checkpoint: bool, num_threads: int | None, progress_bar: bool,
            save_every_s: float, blocker: Callable[[Any], str | None],
            vectorise: bool | None) -> tuple[Any, Any, Any]:
-    # lazy: heavy
-    from tune_sched.train.callbacks import LastCheckpoint, LossWeightsCallback, MonitorCheck, SaveSchedule, TrialClock
-    from tune_sched.train.divergence import DivergenceCheck
-    from tune_sched.train.recorder import MetricsRecorder
-    from tune_sched.train.rng import rng_state
-    from tune_sched.train.seed_batches import SeedBatches, stacked_loader
-    from tune_sched.train.stacked_model import StackedModule
-
     clock = TrialClock()
     _quiet_lightning()
     if num_threads is not None:
@@ -362,9 +354,6 @@ class Stacked:
         self._error: BaseException | None = None
 
         def hook(epoch: int, reports: Mapping[int, Mapping[str, float]]) -> bool:
-            # lazy: heavy
-            from tune_sched.train.rng import rng_state, set_rng_state
-
             saved = rng_state()
             self._report = {seed: dict(m) for seed, m in reports.items()}
             self._hand_over(to_worker=False)
