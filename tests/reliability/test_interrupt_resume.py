@@ -82,5 +82,6 @@ def test_ctrl_c_stops_cleanly_and_resume_completes(tmp_path: Path):
     lost = {t.number for t in study if t.user_attrs.get("outcome") == "lost"}
     assert all(after[n][1] == "FAIL" and after[n][0] not in set(trials["config_id"]) for n in lost), after
     kept_trials = {n: v for n, v in after.items() if n not in lost}
-    assert sorted(c for c, _ in kept_trials.values()) == sorted(set(trials["config_id"])), "one trial per config"
-    assert {state for _, state in kept_trials.values()} == {"COMPLETE"}, after
+    outcomes = {t.number: (t.user_attrs["config_id"], t.state.name, t.user_attrs.get("outcome")) for t in study}
+    assert sorted(c for c, _ in kept_trials.values()) == sorted(set(trials["config_id"])), outcomes
+    assert {state for _, state in kept_trials.values()} == {"COMPLETE"}, outcomes
