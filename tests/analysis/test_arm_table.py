@@ -9,6 +9,7 @@ beside a constant LR, and one that acts at once (patience 0, a threshold no epoc
 from __future__ import annotations
 
 import math
+from statistics import NormalDist
 
 import numpy as np
 import pandas as pd
@@ -18,7 +19,7 @@ import pytest
 from tune_sched.analysis.arm_table import arm_sentences, arm_table, format_arm_section
 from tune_sched.analysis.experiment_analysis import analyze_experiment, config_families, write_analysis_table
 from tune_sched.analysis.ranking_table import format_ranking
-from tune_sched.analysis.stats import iqm, wilson_interval
+from tune_sched.analysis.stats import iqm, mean_ci, wilson_interval
 
 BASE = {"task": "tiny", "trainer": {"max_epochs": 3, "batch_size": 8}, "optimizer": {"name": "Adam", "lr": 0.01}}
 IDLE_PLATEAU = {**BASE, "lr_scheduler": {"name": "ReduceLROnPlateau", "monitor": "val_loss", "patience": 10}}
@@ -48,22 +49,22 @@ def test_lr_changed_is_recorded_per_run(plateau_experiment):
     assert all(results["idle", s].lr_changed is False and results["idle", s].status == "completed" for s in (0, 1))
     assert all(results["flat", s].lr_changed is False for s in (0, 1))
     assert all(results["eager", s].lr_changed is True for s in (0, 1))
-    analysis = analyze_experiment(exp, n_boot=100)
+    analysis = analyze_experiment(exp)
     trials = pq.read_table(exp / "trials.parquet").to_pandas().set_index(["config_id", "seed"])
     assert trials["lr_changed"].to_dict() == {(c, s): c == "eager" for c in ("eager", "flat", "idle") for s in (0, 1)}
     assert analysis.runs["lr_changed"].notna().all()
 
 
 def test_a_scheduler_that_never_acted_is_named(plateau_experiment):
-    analysis = analyze_experiment(plateau_experiment[0], n_boot=100)
-    table = arm_table(analysis, n_boot=100).set_index("arm")
+    analysis = analyze_experiment(plateau_experiment[0])
+    table = arm_table(analysis).set_index("arm")
     assert table.loc["ReduceLROnPlateau", "lr_known"] == 4 and table.loc["ReduceLROnPlateau", "lr_changed"] == 2
-    sentences = arm_sentences(analysis, n_boot=100)
+    sentences = arm_sentences(analysis)
     assert any("ReduceLROnPlateau lowered the LR in 2 of 4 runs; in the other 2 it never acted" in s
                for s in sentences)
 
     idle_only = _only(analysis, ["idle", "flat"])
-    sentences = arm_sentences(idle_only, n_boot=100)
+    sentences = arm_sentences(idle_only)
     assert "ReduceLROnPlateau never lowered the LR in 2 of 2 runs: this arm behaved as a constant LR." in sentences
     assert sentences[0].startswith("`ReduceLROnPlateau`: 0 spike episodes per run (0 of 2 runs) against ")
     assert "with a constant LR" in sentences[0]
@@ -74,14 +75,14 @@ def test_a_scheduler_that_never_acted_is_named(plateau_experiment):
 
 def test_lr_changed_falls_back_to_the_recorded_lr(plateau_experiment, copy_of):
     """An experiment recorded before the column: the LR columns of the steps decide."""
-    analysis = analyze_experiment(plateau_experiment[0], n_boot=100)
+    analysis = analyze_experiment(plateau_experiment[0])
     old = _replace(analysis, runs=analysis.runs.drop(columns="lr_changed"))
-    table = arm_table(old, n_boot=100).set_index("arm")
+    table = arm_table(old).set_index("arm")
     assert table.loc["ReduceLROnPlateau", "lr_changed"] == 2 and table.loc["constant", "lr_changed"] == 0
 
 
 def test_arm_numbers_on_a_real_experiment(analysis):
-    table = arm_table(analysis, n_boot=200)
+    table = arm_table(analysis)
     assert set(table["grouping"]) == {"lr_scheduler", "optimizer", "loss_scheduler"}
     sched = table[table["grouping"] == "lr_scheduler"].set_index("arm")
     assert sorted(sched.index) == ["MultiStepLR", "StepLR", "constant"]
@@ -107,9 +108,9 @@ def test_arm_numbers_on_a_real_experiment(analysis):
 
 
 def test_the_section_reads(analysis):
-    text = format_arm_section(analysis, markdown=True, n_boot=200)
+    text = format_arm_section(analysis, markdown=True)
     assert text.startswith("| grouping | arm | configs | runs | spike rate | episodes/run | IQM val_loss |")
-    assert "against" in text and "with a constant LR" in text and "configs resampled" in text
+    assert "against" in text and "with a constant LR" in text and "configs as the units" in text
     assert "StepLR changed the LR in every one of its 3 runs." in text
     # spiky is steady with a MultiStepLR: their runs on one seed are twins; decay differs in more than its arm
     runs = analysis.runs.set_index(["config_id", "seed"])["spike_count"]
@@ -132,7 +133,7 @@ def test_families_are_columns_everywhere(analysis, tmp_path):
 
 
 def test_loss_scheduler_column_only_when_some_config_has_one(plateau_experiment):
-    analysis = analyze_experiment(plateau_experiment[0], n_boot=100)
+    analysis = analyze_experiment(plateau_experiment[0])
     assert {"optimizer", "lr_scheduler"} <= set(analysis.ranking.columns)
     assert "loss_scheduler" not in analysis.ranking.columns
 
@@ -160,21 +161,72 @@ def _replace(analysis, **changes):
     return dataclasses.replace(analysis, **changes)
 
 
-def test_interval_of_one_config_resamples_its_runs():
-    from tune_sched.analysis.arm_table import _config_bootstrap
+def test_interval_of_one_config_counts_its_runs():
+    from tune_sched.analysis.arm_table import _config_interval
 
-    lo, hi = _config_bootstrap(np.array(["a"] * 4), np.array([0.0, 0.0, 2.0, 2.0]), np.mean, 500, 0)
-    assert 0 <= lo < 1 < hi <= 2
-    assert all(math.isnan(v) for v in _config_bootstrap(np.array(["a"]), np.array([1.0]), np.mean, 10, 0))
-    # two configs with constant runs: resampling configs gives only the three pooled means
-    lo, hi = _config_bootstrap(np.array(["a", "a", "b", "b"]), np.array([0.0, 0.0, 1.0, 1.0]), np.mean, 500, 0)
-    assert (lo, hi) == (0.0, 1.0)
-    assert isinstance(pd.Series([lo]).iloc[0], float)
+    lo, hi = _config_interval(np.array(["a"] * 4), np.array([0.0, 0.0, 2.0, 2.0]), "mean")
+    assert (lo, hi) == pytest.approx(mean_ci([0.0, 0.0, 2.0, 2.0]))  # symmetric runs: Student's t over the runs
+    assert all(math.isnan(v) for v in _config_interval(np.array(["a"]), np.array([1.0]), "mean"))
+    # two configs with constant runs: the configs' means are the units
+    lo, hi = _config_interval(np.array(["a", "a", "b", "b"]), np.array([0.0, 0.0, 1.0, 1.0]), "mean")
+    assert (lo, hi) == pytest.approx(mean_ci([0.0, 1.0]))
+
+
+def test_with_equal_runs_per_config_the_units_are_the_configs_means():
+    from tune_sched.analysis.arm_table import _config_units
+
+    values = np.random.default_rng(3).lognormal(size=(6, 3))
+    configs = np.repeat(np.arange(6), 3)
+    centre, units = _config_units(configs, values.ravel(), "mean")
+    assert centre == pytest.approx(values.mean()) and units == pytest.approx(values.mean(axis=1))
+    centre, units = _config_units(configs, values.ravel(), "iqm")
+    assert centre == pytest.approx(iqm(values.ravel())) and units.mean() == pytest.approx(centre)
+
+
+def _arm_coverage(statistic, draw, truth, configs, reps=1500, seeds=3):
+    from tune_sched.analysis.arm_table import _config_interval
+
+    rng = np.random.default_rng(configs)
+    hits = 0
+    for _ in range(reps):
+        lo, hi = _config_interval(np.repeat(np.arange(configs), seeds), draw(rng, configs, seeds).ravel(), statistic)
+        hits += lo <= truth <= hi
+    return hits / reps
+
+
+def _normal(rng, k, s):
+    return rng.normal(size=(k, 1)) + rng.normal(size=(k, s))
+
+
+def _counts(rng, k, s):  # spike episodes per run: Poisson around a config's own rate (mean 0.5, overdispersed)
+    return rng.poisson(np.repeat(rng.gamma(2.0, 0.25, size=(k, 1)), s, axis=1)).astype(float)
+
+
+def _lognormal(rng, k, s):  # sigma 1 in all, half of the variance the config's
+    return np.exp(math.sqrt(0.5) * (rng.normal(size=(k, 1)) + rng.normal(size=(k, s))))
+
+
+def _lognormal_iqm() -> float:
+    q1, q3 = NormalDist().inv_cdf(0.25), NormalDist().inv_cdf(0.75)
+    return math.exp(0.5) / 0.5 * (NormalDist().cdf(q3 - 1) - NormalDist().cdf(q1 - 1))
+
+
+@pytest.mark.parametrize(("statistic", "draw", "truth", "configs"), [
+    *[(statistic, _normal, 0.0, k) for statistic in ("mean", "iqm") for k in (5, 10)],
+    *[("iqm", _lognormal, _lognormal_iqm(), k) for k in (5, 10)],
+    *[("mean", _counts, 0.5, k) for k in (6, 10)],
+], ids=lambda v: getattr(v, "__name__", None) if callable(v) else None)
+def test_the_arm_intervals_reach_their_coverage_with_configs_as_the_units(statistic, draw, truth, configs):
+    """Seeds of a config share its level (half the variance is the config's): a bootstrap over configs covered
+    76-86 % here; configs as the units of a t interval reach 95 % within 3 points. Not covered here, and said in
+    docs/analysis.md: sparse spike counts over 5 configs (91 %), the mean of log-normal runs (90-91 %)."""
+    coverage = _arm_coverage(statistic, draw, truth, configs)
+    assert abs(coverage - 0.95) <= 0.03, coverage
 
 
 def test_the_text_section_fits_a_width_and_names_what_it_left_out(analysis):
-    wide = format_arm_section(analysis, n_boot=200)
-    narrow = format_arm_section(analysis, n_boot=200, width=100)
+    wide = format_arm_section(analysis)
+    narrow = format_arm_section(analysis, width=100)
     tables = narrow.rsplit("\n\n", 1)[0].splitlines()  # one table per grouping, then the sentences
     assert [line for line in tables if line.startswith("arms by ")] == [
         f"arms by {g} (95% intervals in brackets):" for g in ("lr_scheduler", "optimizer", "loss_scheduler")]

@@ -161,6 +161,6 @@ def test_the_t_critical_value_is_scipys(df, confidence):
     """``analyze`` computes Student's t quantile without importing scipy; it agrees with scipy to 1e-9."""
     from scipy.stats import t
 
-    from tune_sched.analysis.stats import _t_quantile
+    from tune_sched.analysis.stats import t_quantile
 
-    assert _t_quantile(confidence, df) == pytest.approx(t.ppf(0.5 + confidence / 2, df), rel=1e-9)
+    assert t_quantile(confidence, df) == pytest.approx(t.ppf(0.5 + confidence / 2, df), rel=1e-9)

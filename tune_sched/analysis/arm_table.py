@@ -6,13 +6,14 @@ not configs: does one family spike less than the other? ``arm_table`` answers it
 - per arm: configs, runs, the **spike rate** (runs with at least one spike episode), **episodes per run**, the
   **IQM of the best metric** over the runs that did not diverge, the **divergence rate**, and in how many runs
   the LR ever changed (``lr_changed``, from the trials table or the recorded LR);
-- intervals (95 %): Wilson over runs for the two rates; for episodes per run and the IQM a bootstrap that resamples
-  configs (a config's seeds go together: they share its settings, so they are not independent evidence);
+- intervals (95 %): Wilson over runs for the two rates; for episodes per run and the IQM a t interval with the
+  configs as the units (a config's seeds go together: they share its settings, so they are not independent
+  evidence), skew-corrected as ``stats.mean_ci`` is;
 - ``arm_sentences``: per grouping, one sentence comparing each arm with the reference arm (``constant`` for LR
-  schedulers, else the arm with the most runs) on episodes per run, with the bootstrap interval of the difference
-  and, when runs of the two arms share a seed and everything but that choice (a grid over both), how many of
-  these twins spiked less, more or as often; then one sentence per scheduler arm that never changed the LR in some
-  of its runs.
+  schedulers, else the arm with the most runs) on episodes per run, with Welch's interval of the difference
+  (configs as the units) and, when runs of the two arms share a seed and everything but that choice (a grid over
+  both), how many of these twins spiked less, more or as often; then one sentence per scheduler arm that never
+  changed the LR in some of its runs.
 
 Groupings: ``lr_scheduler`` always; ``optimizer`` and ``loss_scheduler`` when configs differ in them. Pruned runs
 count with what they reached, so an arm the pruner favoured trained longer: read the IQM with that in mind.
@@ -32,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from tune_sched.analysis.ranking_table import format_table, format_value
-from tune_sched.analysis.stats import iqm, run_diverged, wilson_interval
+from tune_sched.analysis.stats import iqm, mean_ci, run_diverged, t_quantile, wilson_interval
 
 if TYPE_CHECKING:
     from tune_sched.analysis.experiment_analysis import ExperimentAnalysis
@@ -45,7 +46,9 @@ ARM_COLUMNS = (
     "divergence_lo", "divergence_hi", "lr_known", "lr_changed",
 )
 _REFERENCE = {"lr_scheduler": "constant"}
-_N_BOOT = 2000
+FEW_CONFIGS = 6
+"""Below this many configs per arm, the sentences say the intervals are rough: configs are their units, and the
+interval of sparse spike counts over 5 configs holds 91 % of its 95 % (tests/analysis/test_arm_table.py)."""
 
 
 def arm_groupings(analysis: ExperimentAnalysis) -> list[str]:
@@ -78,7 +81,7 @@ def run_lr_changed(analysis: ExperimentAnalysis) -> pd.Series:
     return known.fillna(recorded)
 
 
-def arm_table(analysis: ExperimentAnalysis, *, n_boot: int = _N_BOOT, seed: int = 0) -> pd.DataFrame:
+def arm_table(analysis: ExperimentAnalysis) -> pd.DataFrame:
     """One row per (grouping, arm), columns ``ARM_COLUMNS``; arms of a grouping in order of their best config."""
     runs = analysis.runs.copy()
     runs["_diverged"] = run_diverged(runs, metric="best_metric")
@@ -89,11 +92,11 @@ def arm_table(analysis: ExperimentAnalysis, *, n_boot: int = _N_BOOT, seed: int 
         arms = sorted(runs.groupby(grouping, sort=False),
                       key=lambda kv: min(order.get(c, len(order)) for c in kv[1]["config_id"]))
         for arm, group in arms:
-            rows.append({"grouping": grouping, "arm": str(arm), **_arm_stats(group, n_boot=n_boot, seed=seed)})
+            rows.append({"grouping": grouping, "arm": str(arm), **_arm_stats(group)})
     return pd.DataFrame(rows, columns=list(ARM_COLUMNS))
 
 
-def _arm_stats(group: pd.DataFrame, *, n_boot: int, seed: int) -> dict[str, Any]:
+def _arm_stats(group: pd.DataFrame) -> dict[str, Any]:
     counts = group["spike_count"].to_numpy(dtype=np.float64, na_value=np.nan)
     checked = np.isfinite(counts)
     spiky = int((counts[checked] > 0).sum())
@@ -101,9 +104,9 @@ def _arm_stats(group: pd.DataFrame, *, n_boot: int, seed: int) -> dict[str, Any]
     ok = group[~group["_diverged"]]
     lr = group["_lr_changed"].dropna()
     configs = group["config_id"].to_numpy()
-    episodes_lo, episodes_hi = _config_bootstrap(configs[checked], counts[checked], np.mean, n_boot, seed)
+    episodes_lo, episodes_hi = _config_interval(configs[checked], counts[checked], "mean")
     metric = ok["best_metric"].to_numpy(dtype=np.float64)
-    iqm_lo, iqm_hi = _config_bootstrap(ok["config_id"].to_numpy(), metric, iqm, n_boot, seed)
+    iqm_lo, iqm_hi = _config_interval(ok["config_id"].to_numpy(), metric, "iqm")
     spike_lo, spike_hi = wilson_interval(spiky, int(checked.sum()))
     div_lo, div_hi = wilson_interval(bad, n_runs)
     return {
@@ -120,56 +123,72 @@ def _arm_stats(group: pd.DataFrame, *, n_boot: int, seed: int) -> dict[str, Any]
 
 
 def _config_groups(configs: np.ndarray, values: np.ndarray) -> list[np.ndarray]:
-    """The finite values per config: the units a bootstrap resamples (each run alone when there is one config)."""
+    """The finite values per config: the units an interval counts (each run alone when there is one config)."""
     finite = np.isfinite(values)
     configs, values = configs[finite], values[finite]
     groups = [values[configs == c] for c in pd.unique(configs)]
     return groups if len(groups) > 1 else [values[i:i + 1] for i in range(values.size)]
 
 
-def _config_bootstrap(configs: np.ndarray, values: np.ndarray, statistic: Any, n_boot: int,
-                      seed: int) -> tuple[float, float]:
-    """95 % percentile interval of ``statistic`` over the runs of configs resampled with replacement; (NaN, NaN)
-    with fewer than two runs."""
+def _config_units(configs: np.ndarray, values: np.ndarray, statistic: str) -> tuple[float, np.ndarray]:
+    """The arm's ``statistic`` (``"mean"`` or ``"iqm"``) over its runs, and one value per config whose mean it is
+    and whose spread across configs is its standard error's: the statistic plus the config's share of its
+    linearisation (a run's deviation from the mean, or its winsorized deviation scaled as the IQM's; summed over
+    the config's runs, times configs / runs). A config's seeds share its settings, so they are not independent
+    evidence; configs are. Empty without runs."""
     groups = _config_groups(configs, values)
-    if sum(g.size for g in groups) < 2:
+    runs = np.concatenate(groups) if groups else np.empty(0)
+    n, k = runs.size, len(groups)
+    if n == 0:
+        return math.nan, np.empty(0)
+    if statistic == "mean":
+        centre = float(runs.mean())
+        shares = [g - centre for g in groups]
+    else:
+        ordered = np.sort(runs)
+        cut = n // 4
+        low, high = ordered[cut], ordered[n - cut - 1]
+        centre, mean_w = iqm(runs), float(np.clip(runs, low, high).mean())
+        shares = [(np.clip(g, low, high) - mean_w) * n / (n - 2 * cut) for g in groups]
+    return centre, np.array([centre + k / n * float(share.sum()) for share in shares])
+
+
+def _config_interval(configs: np.ndarray, values: np.ndarray, statistic: str) -> tuple[float, float]:
+    """95 % interval of the arm's ``statistic`` with configs as the units: the skew-corrected t interval of the
+    mean of ``_config_units`` (``stats.mean_ci``); (NaN, NaN) with fewer than two units."""
+    _, units = _config_units(configs, values, statistic)
+    return mean_ci(units, correct_skew=True)
+
+
+def _config_diff(a: pd.DataFrame, b: pd.DataFrame) -> tuple[float, float]:
+    """95 % interval of mean episodes per run of ``b`` minus ``a``, configs as the units: Welch's, with its degrees
+    of freedom rounded down (the t quantile is computed without scipy)."""
+    units = [_config_units(f["config_id"].to_numpy(), f["spike_count"].to_numpy(np.float64, na_value=np.nan),
+                           "mean") for f in (a, b)]
+    (centre_a, ua), (centre_b, ub) = units
+    if ua.size < 2 or ub.size < 2:
         return math.nan, math.nan
-    rng = np.random.default_rng(seed)
-    picks = rng.integers(0, len(groups), size=(n_boot, len(groups)))
-    stats = np.array([statistic(np.concatenate([groups[i] for i in row])) for row in picks])
-    low, high = np.nanquantile(stats, [0.025, 0.975])
-    return float(low), float(high)
+    va, vb = ua.var(ddof=1) / ua.size, ub.var(ddof=1) / ub.size
+    diff = centre_b - centre_a
+    if va + vb == 0:
+        return diff, diff
+    df = (va + vb) ** 2 / (va**2 / (ua.size - 1) + vb**2 / (ub.size - 1))
+    half = t_quantile(0.95, max(1, int(df))) * math.sqrt(va + vb)
+    return diff - half, diff + half
 
 
-def _config_diff(a: pd.DataFrame, b: pd.DataFrame, n_boot: int, seed: int) -> tuple[float, float]:
-    """95 % interval of mean episodes per run of ``b`` minus ``a``, configs resampled within each arm."""
-    ga, gb = ([*_config_groups(f["config_id"].to_numpy(), f["spike_count"].to_numpy(np.float64, na_value=np.nan))]
-              for f in (a, b))
-    if sum(g.size for g in ga) < 2 or sum(g.size for g in gb) < 2:
-        return math.nan, math.nan
-    rng = np.random.default_rng(seed)
-    diffs = np.empty(n_boot)
-    for i in range(n_boot):
-        pa = np.concatenate([ga[j] for j in rng.integers(0, len(ga), len(ga))])
-        pb = np.concatenate([gb[j] for j in rng.integers(0, len(gb), len(gb))])
-        diffs[i] = pb.mean() - pa.mean()
-    low, high = np.quantile(diffs, [0.025, 0.975])
-    return float(low), float(high)
-
-
-def arm_sentences(analysis: ExperimentAnalysis, table: pd.DataFrame | None = None, *, n_boot: int = _N_BOOT,
-                  seed: int = 0) -> list[str]:
+def arm_sentences(analysis: ExperimentAnalysis, table: pd.DataFrame | None = None) -> list[str]:
     """Per grouping, the comparison sentence, then one sentence per scheduler arm whose LR stayed put in some runs."""
-    table = arm_table(analysis, n_boot=n_boot, seed=seed) if table is None else table
+    table = arm_table(analysis) if table is None else table
     sentences = []
     for grouping, arms in table.groupby("grouping", sort=False):
-        sentences.append(_answer(analysis, grouping, arms, n_boot=n_boot, seed=seed))
+        sentences.append(_answer(analysis, grouping, arms))
         if grouping == "lr_scheduler":
             sentences += [s for s in (_inaction(row) for _, row in arms.iterrows()) if s]
     return sentences
 
 
-def _answer(analysis: ExperimentAnalysis, grouping: str, arms: pd.DataFrame, *, n_boot: int, seed: int) -> str:
+def _answer(analysis: ExperimentAnalysis, grouping: str, arms: pd.DataFrame) -> str:
     """Does each arm spike less than the reference arm? The difference of episodes per run and its interval."""
     if len(arms) < 2:
         arm = arms.iloc[0]
@@ -183,7 +202,7 @@ def _answer(analysis: ExperimentAnalysis, grouping: str, arms: pd.DataFrame, *, 
     ref_runs = runs[runs[grouping].astype(str) == reference]
     parts = []
     for _, arm in arms[arms["arm"] != reference].iterrows():
-        lo, hi = _config_diff(ref_runs, runs[runs[grouping].astype(str) == arm["arm"]], n_boot, seed)
+        lo, hi = _config_diff(ref_runs, runs[runs[grouping].astype(str) == arm["arm"]])
         diff = float(arm["episodes_per_run"]) - float(ref["episodes_per_run"])
         name = _arm_name(grouping, arm["arm"])
         if not (math.isfinite(lo) and math.isfinite(hi)):
@@ -196,9 +215,10 @@ def _answer(analysis: ExperimentAnalysis, grouping: str, arms: pd.DataFrame, *, 
             verdict = (f"the interval includes 0, so these runs cannot tell whether {name} changes how often the "
                        "loss spikes")
         parts.append(f"{name}: {_episodes(arm)} against {_episodes(ref)} with {_arm_name(grouping, reference)}, a "
-                     f"difference of {diff:+.3g} (95% interval {lo:+.3g} to {hi:+.3g}, configs resampled): {verdict}"
+                     f"difference of {diff:+.3g} (95% interval {lo:+.3g} to {hi:+.3g}, configs as the units): {verdict}"
                      + _paired(runs, grouping, reference, arm["arm"]))
-    few = " With fewer than 5 configs per arm the intervals are rough." if arms["n_configs"].min() < 5 else ""
+    few = (f" With fewer than {FEW_CONFIGS} configs per arm the intervals are rough."
+           if arms["n_configs"].min() < FEW_CONFIGS else "")
     return "; ".join(parts) + "." + few
 
 
@@ -242,14 +262,13 @@ def _inaction(arm: pd.Series) -> str:
     return f"{arm['arm']} {verb} the LR in every one of its {known} runs."
 
 
-def format_arm_section(analysis: ExperimentAnalysis, *, markdown: bool = False, n_boot: int = _N_BOOT,
-                       seed: int = 0, width: int | None = None) -> str:
+def format_arm_section(analysis: ExperimentAnalysis, *, markdown: bool = False, width: int | None = None) -> str:
     """The arm table (one row per arm, intervals in brackets) followed by the sentences; empty without arms.
 
     With ``width``, a text table wider than that leaves out, in this order, the configs, runs and LR-changed
     columns (the runs are the denominators of the rates; the sentences say whether the LR changed) and says so.
     """
-    table = arm_table(analysis, n_boot=n_boot, seed=seed)
+    table = arm_table(analysis)
     if table.empty:
         return ""
     headers = ["grouping", "arm", "configs", "runs", "spike rate", "episodes/run", f"IQM {analysis.metric}",
@@ -262,7 +281,7 @@ def format_arm_section(analysis: ExperimentAnalysis, *, markdown: bool = False, 
                      f"{_num(a['iqm'])} {_interval(a['iqm_lo'], a['iqm_hi'])}",
                      f"{a['n_diverged']}/{a['n_runs']} {_interval(a['divergence_lo'], a['divergence_hi'])}",
                      f"{a['lr_changed']}/{a['lr_known']}" if a["lr_known"] else "-"])
-    sentences = " ".join(arm_sentences(analysis, table, n_boot=n_boot, seed=seed))
+    sentences = " ".join(arm_sentences(analysis, table))
     if markdown:
         return format_table(headers, rows, markdown=True) + "\n\n" + sentences
     # text: one small table per grouping under its own title, instead of a grouping column

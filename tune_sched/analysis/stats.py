@@ -35,7 +35,7 @@ from tune_sched.core.words import COUNTS_AS_DIVERGED, Mode
 
 __all__ = [
     "BOOTSTRAP_STATISTICS", "SUMMARY_COLUMNS", "bootstrap_ci", "bootstrap_diff_ci", "cvar", "iqm", "iqm_ci", "mean_ci",
-    "run_diverged", "seed_summary", "summarize_seeds", "wilson_interval", "worst",
+    "run_diverged", "seed_summary", "summarize_seeds", "t_quantile", "wilson_interval", "worst",
 ]
 
 ArrayLike = Sequence[float] | np.ndarray
@@ -218,7 +218,7 @@ def _trimmed_t_interval(sorted_rows: np.ndarray, g: int, confidence: float,
     ss = (deviations**2).sum(axis=1)
     se = np.sqrt(ss / (h * (h - 1)))
     centre = sorted_rows[:, g : n - g].mean(axis=1)
-    t = _t_quantile(confidence, h - 1)
+    t = t_quantile(confidence, h - 1)
     if not correct_skew or n < MIN_SKEW_SAMPLE:
         return centre - t * se, centre + t * se
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -376,7 +376,7 @@ def _unwrap(values: Any, low: np.ndarray, high: np.ndarray) -> tuple[Any, Any]:
     return float(low[0]), float(high[0])
 
 
-def _t_quantile(confidence: float, df: int) -> float:
+def t_quantile(confidence: float, df: int) -> float:
     """The two-sided Student-t critical value: ``t`` with ``P(|T| <= t) = confidence`` for ``df`` degrees of freedom
     (scipy's ``t.ppf(0.5 + confidence / 2, df)``), by bisection on the closed form of that probability for an
     integer ``df`` (Abramowitz & Stegun 26.7.3-4), so ``analyze`` does not import scipy (about 1-2 s)."""
