@@ -1,7 +1,7 @@
 """A comparison written out: a terminal summary, a Markdown report with the arms' loss curves, and JSON.
 
 All three show the same things: the verdict paragraph, the two arms' statistics side by side (seeds, divergence,
-mean, std, IQM, worst, CVaR, bootstrap interval of the mean, spike figures), the tests between them, and each
+mean, std, IQM, worst, CVaR, the mean's interval, spike figures), the tests between them, and each
 seed's result. The Markdown report's figure (``<name>.png`` beside it) shows both arms' training losses per step
 with their spikes. JSON holds the numbers (NaN and infinities as null) for other tools.
 """

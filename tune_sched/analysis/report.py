@@ -120,8 +120,8 @@ def _varying_families(analysis: ExperimentAnalysis) -> list[str]:
 def _arms_intro() -> str:
     return ("The configs grouped by LR scheduler family (and by any other family the search chose between), every "
             "run of every config counted. *spike rate*: runs with at least one loss spike, Wilson interval; "
-            "*episodes per run* and *IQM* (best metric, runs that did not diverge): intervals from a bootstrap "
-            "that resamples configs, since a config's seeds share its settings; *diverged*: diverged or failed "
+            "*episodes per run* and *IQM* (best metric, runs that did not diverge): t intervals with the configs as "
+            "the units, since a config's seeds share its settings; *diverged*: diverged or failed "
             "runs, Wilson interval; *LR changed*: runs whose LR ever left its first value. Pruned runs count with "
             "what they reached. Intervals are 95 %.")
 
